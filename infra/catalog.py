@@ -1,0 +1,91 @@
+"""The one catalog of Lambda functions and state machines.
+
+Both the CDK stack (``infra/stack.py``) and the local runtime (``infra/local``) build
+their functions and ASL substitutions from this list, so that what runs on a laptop
+is what deploys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPFUNCTIONS_DIR = ROOT / "stepfunctions"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # logical name; the Lambda is "<stack>-<name>"
+    handler: str  # import path of the handler callable
+    description: str
+    memory_mb: int = 512
+    timeout_s: int = 30
+    substitution: str | None = None  # the ${Placeholder} the ASL uses for this function's ARN
+    needs_table: bool = True
+    needs_raw_bucket_read: bool = False
+    needs_raw_bucket_write: bool = False
+    sends_mail: bool = False
+    starts_executions: bool = False
+    sends_task_results: bool = False
+    http_routes: tuple[str, ...] = ()
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        name="intake_email",
+        handler="functions.intake_email.handler.handler",
+        description="SES receipt (S3 action) -> parse, thread or register, acknowledge, start the lifecycle",
+        timeout_s=60,
+        memory_mb=1024,
+        needs_raw_bucket_read=True,
+        needs_raw_bucket_write=True,
+        sends_mail=True,
+        starts_executions=True,
+    ),
+    FunctionSpec(
+        name="workflow",
+        handler="functions.workflow.handler.handler",
+        description="The lifecycle's own steps: triage, deadline timers, approvals, close, survey result",
+        substitution="WorkflowFunctionArn",
+        sends_mail=True,
+    ),
+    FunctionSpec(
+        name="human_task",
+        handler="functions.human_task.handler.handler",
+        description="Opens (or re-arms) a human step: keeps the task token server side, mails the link",
+        substitution="HumanTaskFunctionArn",
+        sends_mail=True,
+        sends_task_results=True,
+    ),
+    FunctionSpec(
+        name="link_actions",
+        handler="functions.link_actions.handler.handler",
+        description="GET shows a link page, POST decides a human step (HTTP API)",
+        sends_mail=True,
+        sends_task_results=True,
+        http_routes=("GET /a/{link_id}", "POST /a/{link_id}", "HEAD /a/{link_id}"),
+    ),
+    FunctionSpec(
+        name="staff_api",
+        handler="functions.staff_api.handler.handler",
+        description="Case list and detail for staff, scoped to their tenant (HTTP API, JWT)",
+        http_routes=("GET /api/cases", "GET /api/cases/{case_no}"),
+    ),
+)
+
+STATE_MACHINES: dict[str, Path] = {
+    "complaint_lifecycle": STEPFUNCTIONS_DIR / "complaint_lifecycle.asl.json",
+}
+
+
+def function(name: str) -> FunctionSpec:
+    for spec in FUNCTIONS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def substitutions(arn_of: dict[str, str]) -> dict[str, str]:
+    """ASL ${Placeholders} -> values, given each function's ARN by logical name."""
+    return {spec.substitution: arn_of[spec.name] for spec in FUNCTIONS if spec.substitution}

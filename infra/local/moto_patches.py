@@ -1,0 +1,136 @@
+"""What the local runtime changes in moto, each with a reason and a test
+(``tests/integration/test_moto_patches.py``).
+
+1. The virtual clock: every timed wait of the ASL interpreter (task and callback
+   timeouts, Wait states, retry intervals) runs on ``VirtualClock``.
+2. The in-process Lambda seam: moto's Lambda backend wants Docker; we run the
+   function's handler (its ``Handler`` is the import path from the catalog) in this
+   process and return the real Lambda error shape, so Retry/Catch see domain errors.
+3. moto defect: ``SendTaskSuccess`` on a token whose wait already timed out is
+   silently accepted (AWS answers ``TaskTimedOut``); we mark the endpoint.
+4. moto defect: ``TMP_THREADS`` keeps every worker thread forever; ``prune_threads``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from .clock import TrackedThread, VirtualClock, VirtualEvent
+
+_installed: dict[str, Any] = {}
+
+
+class _ThreadingShim:
+    """``threading`` as a module attribute, with ``Event`` on the virtual clock."""
+
+    Event = VirtualEvent
+    Thread = TrackedThread
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+def install_clock(clock: VirtualClock) -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.program import program
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
+    from moto.stepfunctions.parser.backend import execution_worker
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+
+    VirtualEvent.clock = clock
+    TrackedThread.clock = clock
+    shim = _ThreadingShim()
+    for module in (execute_state, environment, program, branch_worker, state_task_service_callback):
+        module.threading = shim  # type: ignore[attr-defined]
+    execute_state.Thread = TrackedThread  # type: ignore[attr-defined]
+    execution_worker.Thread = TrackedThread  # type: ignore[attr-defined]
+    callback.Event = VirtualEvent  # type: ignore[attr-defined]
+    virtual_time = SimpleNamespace(time=lambda: clock.now().timestamp(), sleep=clock.sleep)
+    wait_function.time = virtual_time  # type: ignore[attr-defined]
+    retrier_decl.time = virtual_time  # type: ignore[attr-defined]
+    _patch_callback_timeout(callback)
+
+
+def _patch_callback_timeout(callback: Any) -> None:
+    if "callback_wait" in _installed:
+        return
+    original = callback.CallbackEndpoint.wait
+
+    def wait(self: Any, timeout: float | None = None) -> Any:
+        outcome = original(self, timeout)
+        if outcome is None and self.consumer_error is None:
+            # The consumer gave up (timeout): a late SendTaskSuccess must fail as in AWS.
+            self.consumer_error = callback.CallbackConsumerTimeout()
+        return outcome
+
+    callback.CallbackEndpoint.wait = wait
+    _installed["callback_wait"] = original
+
+
+class LocalLambdaContext:
+    """Enough of the Lambda context for powertools."""
+
+    def __init__(self, function_name: str, memory_mb: int, timeout_s: int, region: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _resolve(handler: str) -> Callable[[Any, Any], Any]:
+    module_name, _, attr = handler.rpartition(".")
+    fn: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attr)
+    return fn
+
+
+def install_lambda_seam(clock: VirtualClock, on_invoke: Callable[[str, bool, float], None] | None = None) -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    def invoke(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+        started = time.perf_counter()
+        errored = False
+        with clock.busy():
+            try:
+                context = LocalLambdaContext(self.function_name, int(self.memory_size or 128),
+                                             int(self.timeout or 30), self.region)
+                result = _resolve(self.handler)(payload, context)
+                body = json.dumps(result, default=str)
+            except Exception as exc:  # the real Lambda error shape: Retry/Catch match errorType
+                errored = True
+                body = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc),
+                                   "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]})
+        if on_invoke is not None:
+            on_invoke(self.function_name, errored, time.perf_counter() - started)
+        return body, errored, ""
+
+    if "lambda" not in _installed:
+        _installed["lambda"] = LambdaFunction._invoke_lambda
+    LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+
+
+def prune_threads() -> int:
+    """Drop finished threads from moto's global list; returns how many remain."""
+    from moto.stepfunctions.parser import utils
+
+    utils.TMP_THREADS[:] = [t for t in utils.TMP_THREADS if t.is_alive()]
+    return len(utils.TMP_THREADS)

@@ -1,0 +1,244 @@
+"""The embedded AWS: moto with its ASL interpreter, the catalog's Lambdas in-process,
+the demo tenant seeded. Resources come from the same catalog, ASL file and pynamodb
+model that the CDK stack uses (moto's CloudFormation cannot build that stack)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import uuid
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from infra import catalog
+
+from .clock import Mode, VirtualClock
+from .outbox import Outbox
+
+ACCOUNT = "123456789012"  # the account moto's interpreter uses for Lambda calls
+STACK = "complaints-local"
+DEMO_TENANT = Path(__file__).with_name("demo-brand.json")
+
+
+@dataclass
+class LocalConfig:
+    clock: Mode = "real"
+    start: datetime | None = None
+    region: str = "ap-northeast-1"
+    public_base_url: str = "http://127.0.0.1:8080"
+    tenant_file: Path = DEMO_TENANT
+
+
+@dataclass
+class Invocations:
+    """Counts for benchmarks: Lambda invocations by function, errors."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, function: str, errored: bool, seconds: float) -> None:
+        with self.lock:
+            self.calls[function] += 1
+            self.seconds += seconds
+            if errored:
+                self.errors[function] += 1
+
+
+def _environment(config: LocalConfig) -> None:
+    """Settings for everything in this process (in-process Lambdas share one environment)."""
+    defaults = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": config.region, "AWS_REGION": config.region,
+        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        "POWERTOOLS_SERVICE_NAME": "complaints",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    os.environ.update({
+        "COMPLAINTS_REGION": config.region,
+        "COMPLAINTS_TABLE_NAME": f"{STACK}-cases",
+        "COMPLAINTS_RAW_BUCKET": f"{STACK}-raw-mail",
+        "COMPLAINTS_STATE_MACHINE_ARN": state_machine_arn(config.region),
+        "COMPLAINTS_PUBLIC_BASE_URL": config.public_base_url,
+    })
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        os.environ.pop(key, None)
+
+
+def state_machine_arn(region: str) -> str:
+    return f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{STACK}-complaint_lifecycle"
+
+
+def function_name(spec: catalog.FunctionSpec) -> str:
+    return f"{STACK}-{spec.name}"
+
+
+def _placeholder_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("README.txt", "The local runtime runs this function's handler in-process.")
+    return buf.getvalue()
+
+
+class LocalRuntime:
+    def __init__(self, config: LocalConfig | None = None) -> None:
+        self.config = config or LocalConfig()
+        self.clock = VirtualClock(self.config.clock, self.config.start)
+        self.outbox = Outbox()
+        self.invocations = Invocations()
+        self._mock: Any = None
+        self.region = self.config.region
+
+    # ----- lifecycle ------------------------------------------------------------------------
+    def start(self) -> LocalRuntime:
+        _environment(self.config)
+        from moto import mock_aws
+
+        from shared.runtime.settings import settings
+
+        settings.cache_clear()
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                      "lambda": {"use_docker": True}})
+        self._mock.start()
+        from . import moto_patches
+
+        moto_patches.install_clock(self.clock)
+        moto_patches.install_lambda_seam(self.clock, self.invocations.record)
+        self._create_resources()
+        from shared.runtime import wiring
+
+        wiring.configure(clock=self.clock, mailer=self.outbox)
+        self.seed_tenant(self.config.tenant_file)
+        return self
+
+    def stop(self) -> None:
+        self.clock.stop()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+    def _client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+    def _create_resources(self) -> None:
+        from shared.adapters.dynamodb import Item
+        from shared.runtime.settings import settings
+
+        s = settings()
+        Item.Meta.table_name = s.table_name
+        Item.Meta.region = s.region
+        if not Item.exists():
+            Item.create_table(wait=True)
+        self._client("s3").create_bucket(Bucket=s.raw_bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+        iam = self._client("iam")
+        role = iam.create_role(RoleName=f"{STACK}-lambda", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+        lam = self._client("lambda")
+        arns: dict[str, str] = {}
+        code = _placeholder_zip()
+        for spec in catalog.FUNCTIONS:
+            arns[spec.name] = lam.create_function(
+                FunctionName=function_name(spec), Runtime="python3.11", Role=role, Handler=spec.handler,
+                Code={"ZipFile": code}, Timeout=spec.timeout_s, MemorySize=spec.memory_mb,
+                Description=spec.description)["FunctionArn"]
+        sfn_role = iam.create_role(RoleName=f"{STACK}-states", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "states.amazonaws.com"}}]}))["Role"]["Arn"]
+        sfn = self._client("stepfunctions")
+        for name, path in catalog.STATE_MACHINES.items():
+            sfn.create_state_machine(name=f"{STACK}-{name}", roleArn=sfn_role, type="STANDARD",
+                                     definition=render_asl(path.read_text("utf-8"), catalog.substitutions(arns)))
+
+    def seed_tenant(self, path: Path) -> None:
+        from shared.adapters.dynamodb import DynamoCaseStore
+        from shared.complaints.tenant import Vehicle
+
+        doc = json.loads(path.read_text("utf-8"))
+        vehicles = [Vehicle.model_validate(v) for v in doc.pop("vehicles", [])]
+        doc.pop("about", None)
+        DynamoCaseStore().put_tenant(doc, vehicles)
+
+    # ----- mail in ---------------------------------------------------------------------------
+    def deliver(self, raw: bytes, recipients: list[str], envelope_from: str | None = None,
+                verdicts: dict[str, str] | None = None, ses_message_id: str | None = None) -> dict[str, Any]:
+        """What SES does: keep the raw mail in S3, then invoke the intake function."""
+        from shared.runtime.settings import settings
+
+        s = settings()
+        message_id = ses_message_id or uuid.uuid4().hex
+        with self.clock.busy():
+            self._client("s3").put_object(Bucket=s.raw_bucket, Key=f"{s.raw_prefix}{message_id}", Body=raw)
+            event = ses_event(message_id, recipients, envelope_from, verdicts or {}, self.clock.now(), self.region)
+            return self.invoke("intake_email", event)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        spec = catalog.function(function)
+        response = self._client("lambda").invoke(FunctionName=function_name(spec), Payload=json.dumps(event))
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            raise LocalInvocationError(payload)
+        return payload
+
+    # ----- observation -----------------------------------------------------------------------
+    def execution(self, case_no: str) -> dict[str, Any]:
+        arn = state_machine_arn(self.region).replace(":stateMachine:", ":execution:") + f":{case_no}"
+        result: dict[str, Any] = self._client("stepfunctions").describe_execution(executionArn=arn)
+        return result
+
+    def history(self, case_no: str) -> list[dict[str, Any]]:
+        arn = state_machine_arn(self.region).replace(":stateMachine:", ":execution:") + f":{case_no}"
+        sfn = self._client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        token = None
+        while True:
+            kwargs = {"executionArn": arn, "maxResults": 1000, **({"nextToken": token} if token else {})}
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+
+class LocalInvocationError(Exception):
+    def __init__(self, payload: Any) -> None:
+        super().__init__(json.dumps(payload)[:500])
+        self.payload = payload
+
+
+def render_asl(text: str, substitutions: dict[str, str]) -> str:
+    """``DefinitionBody.from_file`` + ``definition_substitutions``, done locally."""
+    for key, value in substitutions.items():
+        text = text.replace("${" + key + "}", value)
+    return text
+
+
+def ses_event(message_id: str, recipients: list[str], source: str | None, verdicts: dict[str, str],
+              at: datetime, region: str) -> dict[str, Any]:
+    """An SES receipt event as SES sends it to Lambda after the S3 action (no body)."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def verdict(name: str) -> dict[str, str]:
+        return {"status": verdicts.get(name, "PASS").upper()}
+
+    return {"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0", "ses": {
+        "mail": {"timestamp": stamp, "source": source or "", "messageId": message_id, "destination": recipients,
+                 "headersTruncated": False, "headers": [], "commonHeaders": {"returnPath": source or "",
+                                                                             "from": [source or ""], "to": recipients,
+                                                                             "messageId": message_id, "subject": ""}},
+        "receipt": {"timestamp": stamp, "processingTimeMillis": 1, "recipients": recipients,
+                    "spamVerdict": verdict("spam"), "virusVerdict": verdict("virus"), "spfVerdict": verdict("spf"),
+                    "dkimVerdict": verdict("dkim"), "dmarcVerdict": verdict("dmarc"),
+                    "action": {"type": "Lambda", "invocationType": "Event",
+                               "functionArn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{STACK}-intake_email"}}}}]}

@@ -1,0 +1,396 @@
+"""The case store on DynamoDB, through pynamodb: one table, keys by item kind.
+
+This module is the schema's single source of truth: moto's table (local runtime and
+tests) and the CDK table are both built from ``Item`` and its indexes, and
+``tests/infra`` checks that they agree.
+
+Key layout (pk / sk):
+    CASE#<no>            #CASE                     the case (phase, version, JSON document)
+    CASE#<no>            EVT#<at>#<id>             a timeline event
+    CASE#<no>            MSG#<at>#<id>             a mail in or out
+    CASE#<no>            TASK#<key>                a pending human task (the task token)
+    CASE#<no>            LINKREF#<key>#<hash>      which links act on a task
+    LINK#<hash>          #LINK                     a link (stored under a hash of its id)
+    MSGID#<message-id>   #MSGID                    a Message-ID we sent -> its case (threading)
+    RFCMSG#<brand>#<h>   #RFCMSG                   a Message-ID received (duplicate detection)
+    INBOUND#<ses-id>     #INBOUND                  what became of one received mail
+    COUNTER#<b>#<d>#<m>  #COUNTER                  case-number sequence per dealer and month
+    TENANT#<brand>       #CONFIG                   the tenant's configuration and policy
+    ADDRESS#<address>    #ADDRESS                  which brand a recipient address belongs to
+    VIN#<brand>#<vin>    #VEHICLE                  a known vehicle; PLATE#<brand>#<plate> -> its VIN
+    CUSTOMER#<b>#<h>     CASE#<at>#<no>            cases of one customer / vehicle (repeat detection)
+Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase.
+Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from shared.complaints.clock import iso
+from shared.complaints.errors import (
+    CaseNotFoundError,
+    ConfigurationError,
+    ConflictError,
+    LinkGoneError,
+    TaskNotOpenError,
+)
+from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
+from shared.complaints.ports import InboundRecord
+from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
+from shared.runtime.settings import settings
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.strip().lower().encode("utf-8")).hexdigest()[:32]
+
+
+class ByDealerIndex(GlobalSecondaryIndex["Item"]):
+    class Meta:
+        index_name = "by_dealer"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class ByBrandIndex(GlobalSecondaryIndex["Item"]):
+    class Meta:
+        index_name = "by_brand"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class Item(Model):
+    class Meta:
+        table_name = settings().table_name
+        region = settings().region
+        host = settings().dynamodb_endpoint
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    doc = UnicodeAttribute(null=True)  # the entity as JSON (the domain model's own dump)
+    version = NumberAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    token = UnicodeAttribute(null=True)
+    ref = UnicodeAttribute(null=True)  # a case number or other pointer
+    counter = NumberAttribute(null=True)
+    used_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # epoch seconds; the table's TTL attribute
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+
+    by_dealer = ByDealerIndex()
+    by_brand = ByBrandIndex()
+
+
+def _failed_condition(exc: Exception) -> bool:
+    code = getattr(exc, "cause_response_code", None)
+    if code == _CONDITION_FAILED:
+        return True
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(r is not None and r.code == _CONDITION_FAILED for r in reasons)
+
+
+class DynamoCaseStore:
+    """``CaseStore`` on DynamoDB. Every state change is a conditional write."""
+
+    # ----- tenants and reference data -------------------------------------------------
+    def put_tenant(self, tenant_doc: dict[str, Any], vehicles: list[Vehicle]) -> None:
+        tenant = Tenant.model_validate(tenant_doc)
+        brand = tenant.brand.id
+        Item(f"TENANT#{brand}", "#CONFIG", doc=json.dumps(tenant_doc, ensure_ascii=False)).save()
+        for address in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers)]:
+            Item(f"ADDRESS#{address.lower()}", "#ADDRESS", ref=brand).save()
+        for v in vehicles:
+            Item(f"VIN#{brand}#{v.vin.upper()}", "#VEHICLE", doc=v.model_dump_json()).save()
+            if v.plate:
+                Item(f"PLATE#{brand}#{_norm_plate(v.plate)}", "#PLATE", ref=v.vin.upper()).save()
+
+    def get_tenant(self, brand_id: str) -> Tenant:
+        try:
+            item = Item.get(f"TENANT#{brand_id}", "#CONFIG")
+        except Item.DoesNotExist as exc:
+            raise ConfigurationError(f"no tenant {brand_id!r}") from exc
+        return Tenant.model_validate_json(item.doc or "{}")
+
+    def tenant_for_address(self, address: str) -> str | None:
+        try:
+            return Item.get(f"ADDRESS#{address.lower()}", "#ADDRESS").ref
+        except Item.DoesNotExist:
+            return None
+
+    def find_vehicle(self, brand_id: str, *, vin: str | None = None, plate: str | None = None) -> Vehicle | None:
+        if vin is None and plate is not None:
+            try:
+                vin = Item.get(f"PLATE#{brand_id}#{_norm_plate(plate)}", "#PLATE").ref
+            except Item.DoesNotExist:
+                return None
+        if vin is None:
+            return None
+        try:
+            return Vehicle.model_validate_json(Item.get(f"VIN#{brand_id}#{vin.upper()}", "#VEHICLE").doc or "{}")
+        except Item.DoesNotExist:
+            return None
+
+    # ----- cases -------------------------------------------------------------------------
+    def next_case_sequence(self, brand_id: str, dealer_segment: str, month: str) -> int:
+        item = Item(f"COUNTER#{brand_id}#{dealer_segment}#{month}", "#COUNTER")
+        item.update(actions=[Item.counter.add(1)])  # atomic; creates the counter at 1
+        return int(item.counter or 0)
+
+    def _case_item(self, case: Case) -> Item:
+        dealer = case.dealer or TRIAGE
+        received = iso(case.received_at)
+        return Item(
+            f"CASE#{case.case_no}", "#CASE",
+            doc=case.model_dump_json(), version=case.version, status=case.phase,
+            gsi1pk=f"BRAND#{case.brand}#DEALER#{dealer}", gsi1sk=f"{case.phase}#{received}#{case.case_no}",
+            gsi2pk=f"BRAND#{case.brand}", gsi2sk=f"{received}#{case.case_no}",
+        )
+
+    def create_case(self, case: Case) -> Case:
+        case = case.model_copy(update={"version": 1})
+        received = iso(case.received_at)
+        try:
+            with TransactWrite(connection=Connection(region=settings().region, host=settings().dynamodb_endpoint)) as tx:
+                tx.save(self._case_item(case), condition=Item.pk.does_not_exist())
+                for lookup in _repeat_lookup_keys(case):
+                    tx.save(Item(lookup, f"CASE#{received}#{case.case_no}", ref=case.case_no))
+        except TransactWriteError as exc:
+            if _failed_condition(exc):
+                raise ConflictError(f"case {case.case_no} exists already") from exc
+            raise
+        return case
+
+    def get_case(self, case_no: str) -> Case:
+        try:
+            item = Item.get(f"CASE#{case_no}", "#CASE", consistent_read=True)
+        except Item.DoesNotExist as exc:
+            raise CaseNotFoundError(case_no) from exc
+        return Case.model_validate_json(item.doc or "{}")
+
+    def save_case(self, case: Case) -> Case:
+        """Write the case if nobody else wrote it since we read it (optimistic lock)."""
+        expected = case.version
+        new = case.model_copy(update={"version": expected + 1})
+        try:
+            self._case_item(new).save(condition=Item.version == expected)
+        except PutError as exc:
+            if _failed_condition(exc):
+                raise ConflictError(f"case {case.case_no} changed concurrently") from exc
+            raise
+        return new
+
+    def list_cases(self, brand_id: str, *, dealer: str | None = None, phase: str | None = None,
+                   limit: int = 100) -> list[Case]:
+        if dealer:
+            cond = Item.gsi1sk.startswith(f"{phase}#") if phase else None
+            items = Item.by_dealer.query(f"BRAND#{brand_id}#DEALER#{dealer}", cond, limit=limit)
+        else:
+            items = Item.by_brand.query(f"BRAND#{brand_id}", scan_index_forward=False, limit=limit)
+        cases = [Case.model_validate_json(i.doc or "{}") for i in items]
+        if phase and not dealer:
+            cases = [c for c in cases if c.phase == phase]
+        return cases
+
+    def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
+                        since: datetime) -> list[Case]:
+        numbers: set[str] = set()
+        for key in _repeat_lookup_keys_for(brand_id, customer_email, vin):
+            for i in Item.query(key, Item.sk >= f"CASE#{iso(since)}"):
+                if i.ref:
+                    numbers.add(i.ref)
+        return [self.get_case(n) for n in sorted(numbers)]
+
+    # ----- timeline and messages -------------------------------------------------------------
+    def add_event(self, event: TimelineEvent) -> None:
+        Item(f"CASE#{event.case_no}", f"EVT#{iso(event.at)}#{uuid.uuid4().hex[:12]}",
+             doc=event.model_dump_json()).save(condition=Item.pk.does_not_exist())
+
+    def events(self, case_no: str) -> list[TimelineEvent]:
+        return [TimelineEvent.model_validate_json(i.doc or "{}")
+                for i in Item.query(f"CASE#{case_no}", Item.sk.startswith("EVT#"))]
+
+    def add_message(self, message: MailMessage) -> None:
+        if message.case_no:
+            Item(f"CASE#{message.case_no}", f"MSG#{iso(message.at)}#{uuid.uuid4().hex[:12]}",
+                 doc=message.model_dump_json()).save(condition=Item.pk.does_not_exist())
+            if message.direction == "out":
+                Item(f"MSGID#{message.message_id}", "#MSGID", ref=message.case_no).save()
+
+    def messages(self, case_no: str) -> list[MailMessage]:
+        return [MailMessage.model_validate_json(i.doc or "{}")
+                for i in Item.query(f"CASE#{case_no}", Item.sk.startswith("MSG#"))]
+
+    def case_for_message_id(self, message_id: str) -> str | None:
+        try:
+            return Item.get(f"MSGID#{message_id}", "#MSGID").ref
+        except Item.DoesNotExist:
+            return None
+
+    # ----- human tasks ----------------------------------------------------------------------
+    def arm_task(self, task: HumanTask) -> tuple[HumanTask, bool]:
+        """Create the task, or give an open one its fresh token. Returns (task, created).
+
+        A task already decided is returned untouched: the caller completes the new
+        token with the stored decision (the decision raced a deadline timer)."""
+        pk, sk = f"CASE#{task.case_no}", f"TASK#{task.key}"
+        try:
+            Item(pk, sk, doc=task.model_dump_json(), token=task.token, status="open", version=1).save(
+                condition=Item.pk.does_not_exist())
+            return task.model_copy(update={"version": 1}), True
+        except PutError as exc:
+            if not _failed_condition(exc):
+                raise
+        current = self.get_task(task.case_no, task.key)
+        if current is None:
+            raise ConflictError("task vanished while re-arming")
+        if current.status != "open":
+            return current, False
+        rearmed = current.model_copy(update={"token": task.token, "version": current.version + 1})
+        try:
+            Item(pk, sk, doc=rearmed.model_dump_json(), token=task.token, status="open",
+                 version=rearmed.version).save(condition=(Item.version == current.version) & (Item.status == "open"))
+        except PutError as exc:
+            if _failed_condition(exc):
+                raise ConflictError("task changed while re-arming") from exc
+            raise
+        return rearmed, False
+
+    def get_task(self, case_no: str, key: str) -> HumanTask | None:
+        try:
+            item = Item.get(f"CASE#{case_no}", f"TASK#{key}", consistent_read=True)
+        except Item.DoesNotExist:
+            return None
+        task = HumanTask.model_validate_json(item.doc or "{}")
+        # The item's own attributes are authoritative: conditions are written against them.
+        return task.model_copy(update={"token": item.token or task.token, "version": int(item.version or 0),
+                                       "status": item.status or task.status})
+
+    def decide_task(self, case_no: str, key: str, decision: dict[str, Any], by: str, at: datetime) -> HumanTask:
+        """Record the decision if the task is still open; returns it with the token current *now*."""
+        for _ in range(5):
+            current = self.get_task(case_no, key)
+            if current is None or current.status != "open":
+                raise TaskNotOpenError(f"{case_no} {key} is not waiting")
+            decided = current.model_copy(update={
+                "status": "decided", "decision": decision, "decided_by": by, "decided_at": at,
+                "version": current.version + 1})
+            try:
+                Item(f"CASE#{case_no}", f"TASK#{key}", doc=decided.model_dump_json(), token=current.token,
+                     status="decided", version=decided.version).save(
+                    condition=(Item.version == current.version) & (Item.status == "open"))
+                return decided
+            except PutError as exc:
+                if not _failed_condition(exc):
+                    raise
+        raise ConflictError(f"{case_no} {key}: too much contention")
+
+    # ----- links ----------------------------------------------------------------------------
+    def put_link(self, link: Link) -> None:
+        Item(f"LINK#{link.link_hash}", "#LINK", doc=link.model_dump_json(),
+             expires_at=int(link.expires_at.timestamp()) + 90 * 86400).save(condition=Item.pk.does_not_exist())
+        if link.task_key:
+            Item(f"CASE#{link.case_no}", f"LINKREF#{link.task_key}#{link.link_hash}", ref=link.link_hash).save()
+
+    def get_link(self, link_hash: str) -> Link | None:
+        try:
+            item = Item.get(f"LINK#{link_hash}", "#LINK", consistent_read=True)
+        except Item.DoesNotExist:
+            return None
+        return Link.model_validate_json(item.doc or "{}")
+
+    def claim_link(self, link_hash: str, by: str, at: datetime) -> Link:
+        """Mark the link used; exactly one of concurrent claimants wins."""
+        link = self.get_link(link_hash)
+        if link is None:
+            raise LinkGoneError("link vanished", reason="unknown")
+        used = link.model_copy(update={"used_at": at, "used_by": by})
+        try:
+            Item(f"LINK#{link_hash}", "#LINK", doc=used.model_dump_json(), used_at=iso(at),
+                 expires_at=int(link.expires_at.timestamp()) + 90 * 86400).save(
+                condition=Item.pk.exists() & Item.used_at.does_not_exist())
+        except PutError as exc:
+            if _failed_condition(exc):
+                again = self.get_link(link_hash)
+                raise LinkGoneError("link already used", reason="used",
+                                    decided_by=again.used_by if again else None,
+                                    decided_at=iso(again.used_at) if again and again.used_at else None) from exc
+            raise
+        return used
+
+    def links_of_task(self, case_no: str, task_key: str) -> list[Link]:
+        links = []
+        for ref in Item.query(f"CASE#{case_no}", Item.sk.startswith(f"LINKREF#{task_key}#")):
+            link = self.get_link(ref.ref or "")
+            if link:
+                links.append(link)
+        return links
+
+    # ----- inbound bookkeeping ---------------------------------------------------------------------
+    def claim_inbound(self, ses_message_id: str, raw_key: str, at: datetime) -> InboundRecord | None:
+        """Start processing a received mail; None if we own it now, else what happened to it."""
+        try:
+            Item(f"INBOUND#{ses_message_id}", "#INBOUND", status="processing",
+                 doc=json.dumps({"raw_key": raw_key, "at": iso(at)})).save(condition=Item.pk.does_not_exist())
+            return None
+        except PutError as exc:
+            if not _failed_condition(exc):
+                raise
+        item = Item.get(f"INBOUND#{ses_message_id}", "#INBOUND", consistent_read=True)
+        data = json.loads(item.doc or "{}")
+        return InboundRecord(ses_message_id, item.status or "processing", data.get("disposition"),
+                             item.ref, data.get("raw_key"), data.get("detail"))
+
+    def finish_inbound(self, record: InboundRecord) -> None:
+        Item(f"INBOUND#{record.ses_message_id}", "#INBOUND", status=record.status, ref=record.case_no,
+             doc=json.dumps({"raw_key": record.raw_key, "disposition": record.disposition,
+                             "detail": record.detail})).save()
+
+    def claim_message_id(self, brand_id: str, message_id: str, ses_message_id: str) -> str | None:
+        """Remember a received Message-ID; returns the SES id that had it first, if another did."""
+        key = f"RFCMSG#{brand_id}#{_digest(message_id)}"
+        try:
+            Item(key, "#RFCMSG", ref=ses_message_id).save(condition=Item.pk.does_not_exist())
+            return None
+        except PutError as exc:
+            if not _failed_condition(exc):
+                raise
+        first = Item.get(key, "#RFCMSG", consistent_read=True).ref
+        return None if first == ses_message_id else first
+
+
+def _norm_plate(plate: str) -> str:
+    return "".join(plate.split()).upper()
+
+
+def _repeat_lookup_keys_for(brand_id: str, customer_email: str | None, vin: str | None) -> list[str]:
+    keys = []
+    if customer_email:
+        keys.append(f"CUSTOMER#{brand_id}#{_digest(customer_email)}")
+    if vin:
+        keys.append(f"VEHICLECASES#{brand_id}#{vin.upper()}")
+    return keys
+
+
+def _repeat_lookup_keys(case: Case) -> list[str]:
+    return _repeat_lookup_keys_for(case.brand, case.customer.email, case.vehicle.vin if case.vehicle else None)

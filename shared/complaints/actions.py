@@ -1,0 +1,160 @@
+"""What happens behind a link: GET shows, POST decides.
+
+A POST is accepted only with the page's ``form_token``; the fields are validated
+*before* the link is claimed (a typo does not burn a link); the link is claimed by a
+conditional write (one of two concurrent submissions wins); the task's decision is
+recorded by a conditional write; only then is the state machine told, with the
+task token that is current at that moment (it never leaves the server).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidInputError, LinkForbiddenError, LinkGoneError, TaskNotOpenError
+from .forms import FirstContactForm, parse_form
+from .lifecycle import Ctx, Lifecycle
+from .links import LinkService
+from .models import Link
+from .notifications import step_name
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass
+class View:
+    """What a page shows; ``pages.render`` turns it into HTML, the API into JSON."""
+
+    status: int
+    kind: str  # step | status | done | gone | error
+    language: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class LinkActions:
+    def __init__(self, lifecycle: Lifecycle, links: LinkService) -> None:
+        self.lifecycle = lifecycle
+        self.links = links
+
+    def show(self, link_id: str) -> View:
+        link = self.links.resolve(link_id)
+        ctx = self.lifecycle.load(link.case_no)
+        if link.step == "status":
+            return View(200, "status", ctx.case.language, self._status(ctx))
+        gone = self._gone(ctx, link)
+        if gone is not None:
+            return gone
+        return View(200, "step", self._language(ctx, link), self._step(ctx, link))
+
+    def submit(self, link_id: str, data: dict[str, Any], meta: RequestMeta) -> View:
+        link = self.links.resolve(link_id)
+        if link.step == "status":
+            raise LinkForbiddenError("this page only shows the case")
+        if not self.links.form_token_valid(link, str(data.get("form_token") or "")):
+            raise LinkForbiddenError("the form token is missing or does not match this link")
+        ctx = self.lifecycle.load(link.case_no)
+        gone = self._gone(ctx, link)
+        if gone is not None:
+            return gone
+        language = self._language(ctx, link)
+        try:
+            form = parse_form(link.step, data)
+            if isinstance(form, FirstContactForm) and ctx.case.dealer is None and not ctx.tenant.has_dealer(form.dealer):
+                raise InvalidInputError("a dealer must be assigned", {"dealer": "choose the dealer that will handle it"})
+        except InvalidInputError as exc:
+            view = self._step(ctx, link)
+            view.update(errors=exc.fields, values={k: v for k, v in data.items() if k != "form_token"})
+            return View(400, "step", language, view)
+        now = self.lifecycle.clock.now()
+        self.lifecycle.store.claim_link(link.link_hash, link.recipient, now)
+        decision = {"outcome": _outcome(link.step, form.model_dump(mode="json")), "form": form.model_dump(mode="json"),
+                    "via": "link", "ip": meta.ip, "user_agent": meta.user_agent[:200]}
+        try:
+            task = self.lifecycle.store.decide_task(link.case_no, link.task_key or "", decision, link.recipient, now)
+        except TaskNotOpenError:
+            return self._gone(self.lifecycle.load(link.case_no), link) or View(410, "gone", language, {})
+        # If the token timed out meanwhile, the re-armed task hands the decision over.
+        self.lifecycle.workflow.succeed(task.token, {"task_key": task.key, "outcome": decision["outcome"]})
+        return View(200, "done", language, {"case_no": link.case_no, "step": link.step,
+                                            "step_name": step_name(link.step, language),
+                                            "outcome": decision["outcome"]})
+
+    # ----- views ------------------------------------------------------------------------------
+    def _language(self, ctx: Ctx, link: Link) -> str:
+        if link.recipient == (ctx.case.customer.email or "").lower():
+            return ctx.case.language
+        return ctx.tenant.brand.languages[0]
+
+    def _gone(self, ctx: Ctx, link: Link) -> View | None:
+        language = self._language(ctx, link)
+        task = self.lifecycle.store.get_task(link.case_no, link.task_key or "")
+        if task is not None and task.status == "decided":
+            return View(410, "gone", language, {"reason": "decided", "by": task.decided_by,
+                                                "at": self.lifecycle.notifier.local_time(ctx.tenant, ctx.case, task.decided_at),
+                                                "case_no": link.case_no})
+        if link.used_at is not None:
+            return View(410, "gone", language, {"reason": "used", "by": link.used_by,
+                                                "at": self.lifecycle.notifier.local_time(ctx.tenant, ctx.case, link.used_at),
+                                                "case_no": link.case_no})
+        timer = ctx.case.step_timer
+        if task is None or timer is None or timer.key != link.task_key:
+            return View(410, "gone", language, {"reason": "closed", "case_no": link.case_no})
+        if link.step == "approval" and link.recipient != timer.assignee.lower():
+            return View(410, "gone", language, {"reason": "reassigned", "by": timer.assignee,
+                                                "case_no": link.case_no})
+        return None
+
+    def _step(self, ctx: Ctx, link: Link) -> dict[str, Any]:
+        case, tenant = ctx.case, ctx.tenant
+        customer_view = link.recipient == (case.customer.email or "").lower()
+        fmt = lambda at: self.lifecycle.notifier.local_time(tenant, case, at)  # noqa: E731
+        data: dict[str, Any] = {
+            "step": link.step, "case": case, "customer_view": customer_view, "fmt": fmt,
+            "form_token": self.links.form_token(link), "errors": {}, "values": {},
+            "grades": list(ctx.policy.survey.grades), "dealers": tenant.dealers,
+            "brand_name": tenant.brand.name_zh if self._language(ctx, link).startswith("zh") else tenant.brand.name,
+        }
+        if not customer_view:
+            data["events"] = self.lifecycle.store.events(case.case_no)[-12:]
+            data["dealer"] = tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None
+            data["rejections"] = [a for a in case.approvals if a.decision == "reject"]
+            data["approved"] = [a for a in case.approvals if case.plan and a.plan_revision == case.plan.revision
+                                and a.decision == "approve"]
+        return data
+
+    def _status(self, ctx: Ctx) -> dict[str, Any]:
+        case, tenant = ctx.case, ctx.tenant
+        fmt = lambda at: self.lifecycle.notifier.local_time(tenant, case, at)  # noqa: E731
+        visible = {"registered", "step_opened", "first_contact_recorded", "investigation_recorded",
+                   "customer_reply_recorded", "closed", "survey_recorded", "follow_up_opened", "customer_mail"}
+        events = [e for e in self.lifecycle.store.events(case.case_no) if e.type in visible]
+        open_milestones = [m for m in case.milestones if m.met_at is None and m.cycle == case.cycle
+                           and m.name != "acknowledgement"]
+        nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones and case.phase != "closed" else None
+        return {"case": case, "events": events, "next": nxt, "fmt": fmt,
+                "brand_name": tenant.brand.name_zh if case.language.startswith("zh") else tenant.brand.name,
+                "dealer": tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None,
+                "phone_masked": _mask_phone(case.customer.phone)}
+
+
+def _outcome(step: str, form: dict[str, Any]) -> str:
+    if step in ("approval", "customer_reply"):
+        return str(form["decision"])
+    return {"plan": "submitted", "survey": "rated"}.get(step, "done")
+
+
+def _mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    digits = phone.strip()
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "****"
+
+
+def gone_message(exc: LinkGoneError) -> dict[str, Any]:
+    return {"reason": exc.reason, "by": exc.decided_by, "at": exc.decided_at}
+

@@ -1,0 +1,122 @@
+"""What each human step asks for: one model per step, the same for a browser form and
+a JSON body (docs/api.md documents them)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import InvalidInputError
+from .models import CompensationItem, RootCause, Responsibility
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class FirstContactForm(_Form):
+    method: Literal["phone", "in_person", "video"] = "phone"
+    notes: str = Field(min_length=2, max_length=4000)
+    dealer: str | None = None  # required while the case is in the brand's triage queue
+
+
+class FollowUpForm(_Form):
+    method: Literal["phone", "in_person", "video"] = "phone"
+    notes: str = Field(min_length=2, max_length=4000)
+
+
+class InvestigationForm(_Form):
+    findings: str = Field(min_length=2, max_length=8000)
+    root_cause: RootCause
+    responsibility: Responsibility
+    preliminary_feedback: str = Field(min_length=2, max_length=4000)
+    departments_involved: int = Field(default=1, ge=1, le=20)
+
+
+class PlanForm(_Form):
+    measures: str = Field(min_length=2, max_length=8000)
+    compensation: list[CompensationItem] = Field(default_factory=list, max_length=10)
+    follow_up: str = Field(default="", max_length=4000)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((c.value for c in self.compensation), Decimal(0))
+
+
+class ApprovalForm(_Form):
+    decision: Literal["approve", "reject"]
+    comment: str = Field(default="", max_length=4000)
+
+    @model_validator(mode="after")
+    def _reason_for_rejection(self) -> ApprovalForm:
+        if self.decision == "reject" and len(self.comment) < 2:
+            raise ValueError("a rejection needs a comment for the person revising the plan")
+        return self
+
+
+class CustomerReplyForm(_Form):
+    decision: Literal["accept", "decline"]
+    reason: str = Field(default="", max_length=4000)
+
+    @model_validator(mode="after")
+    def _reason_for_decline(self) -> CustomerReplyForm:
+        if self.decision == "decline" and len(self.reason) < 2:
+            raise ValueError("please tell us what is missing from the plan")
+        return self
+
+
+class CarryOutForm(_Form):
+    notes: str = Field(min_length=2, max_length=4000)
+
+
+class SurveyForm(_Form):
+    score: int | None = Field(default=None, ge=0, le=100)
+    grade: str | None = None
+    comment: str = Field(default="", max_length=4000)
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @model_validator(mode="after")
+    def _score_or_grade(self) -> SurveyForm:
+        if self.score is None and not self.grade:
+            raise ValueError("give a score from 0 to 100 or choose a grade")
+        return self
+
+
+FORMS: dict[str, type[_Form]] = {
+    "first_contact": FirstContactForm,
+    "follow_up": FollowUpForm,
+    "investigation": InvestigationForm,
+    "plan": PlanForm,
+    "approval": ApprovalForm,
+    "customer_reply": CustomerReplyForm,
+    "carry_out": CarryOutForm,
+    "survey": SurveyForm,
+}
+
+
+def parse_form(step: str, data: dict[str, Any]) -> _Form:
+    """Validate a step's fields, from JSON or from a flat browser form.
+
+    A browser form sends compensation as ``comp_kind_N``/``comp_value_N``/``comp_desc_N``
+    rows; blank rows are ignored.
+    """
+    data = dict(data)
+    if step == "plan" and "compensation" not in data:
+        rows = []
+        for n in range(1, 11):
+            kind, value = data.get(f"comp_kind_{n}"), data.get(f"comp_value_{n}")
+            if kind and value not in (None, ""):
+                rows.append({"kind": kind, "value": value, "description": data.get(f"comp_desc_{n}", "")})
+        data["compensation"] = rows
+    try:
+        return FORMS[step].model_validate(data)
+    except ValidationError as exc:
+        fields = {".".join(str(p) for p in e["loc"]) or "form": e["msg"].removeprefix("Value error, ")
+                  for e in exc.errors()}
+        raise InvalidInputError("the form is incomplete", fields) from exc

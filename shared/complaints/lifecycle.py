@@ -1,0 +1,566 @@
+"""The complaint lifecycle: what each state of ``complaint_lifecycle.asl.json`` does.
+
+The state machine owns the order of steps and the waiting; this service owns what a
+step means: who is asked, what is recorded, which deadline runs, who is warned and
+who is escalated to. Each method is one Lambda call, safe to retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from .clock import Clock, iso
+from .deadlines import (
+    cycle_milestones,
+    governing_milestone,
+    joint_plan_milestone,
+    meet,
+    next_escalation_at,
+    resolution_name,
+    seconds_until,
+    step_schedule,
+)
+from .errors import ConfigurationError, ConflictError, InvalidInputError, InvalidTransitionError
+from .forms import (
+    ApprovalForm,
+    CarryOutForm,
+    CustomerReplyForm,
+    FirstContactForm,
+    FollowUpForm,
+    InvestigationForm,
+    PlanForm,
+    SurveyForm,
+)
+from .links import LinkService
+from .models import (
+    Approval,
+    Case,
+    HumanTask,
+    Investigation,
+    Plan,
+    Step,
+    StepTimer,
+    Survey,
+    TimelineEvent,
+)
+from .notifications import MailLinks, Notifier, Recipient
+from .policy import Policy, Role
+from .ports import CaseStore, Workflow
+from .tenant import Staff, Tenant
+
+CUSTOMER_STEPS: frozenset[str] = frozenset({"customer_reply", "survey"})
+
+
+@dataclass(frozen=True)
+class Ctx:
+    case: Case
+    tenant: Tenant
+    policy: Policy
+
+    @property
+    def cal(self):  # type: ignore[no-untyped-def]
+        return self.tenant.calendar_for(self.case.dealer)
+
+
+class Lifecycle:
+    def __init__(self, store: CaseStore, workflow: Workflow, clock: Clock, links: LinkService,
+                 notifier: Notifier) -> None:
+        self.store = store
+        self.workflow = workflow
+        self.clock = clock
+        self.links = links
+        self.notifier = notifier
+
+    # ----- helpers ------------------------------------------------------------------------
+    def load(self, case_no: str) -> Ctx:
+        case = self.store.get_case(case_no)
+        tenant = self.store.get_tenant(case.brand)
+        return Ctx(case, tenant, tenant.policy_for(case.dealer))
+
+    def event(self, case: Case, type_: str, actor: str, summary: str, **data: Any) -> None:
+        self.store.add_event(TimelineEvent(case_no=case.case_no, at=self.clock.now(), type=type_,
+                                           actor=actor, summary=summary, data=data))
+
+    def mutate(self, case_no: str, change: Any) -> Ctx:
+        """Read, change, conditionally write; on a lost race read again and redo."""
+        for _ in range(5):
+            ctx = self.load(case_no)
+            change(ctx)
+            try:
+                saved = self.store.save_case(ctx.case)
+                return Ctx(saved, ctx.tenant, ctx.tenant.policy_for(saved.dealer))
+            except ConflictError:
+                continue
+        raise ConflictError(f"{case_no}: too much contention")
+
+    def staff(self, ctx: Ctx, role: Role) -> Staff:
+        return ctx.tenant.staff_with_role(role, ctx.case.dealer)
+
+    def staff_recipient(self, ctx: Ctx, person: Staff) -> Recipient:
+        return Recipient(person.email, person.name, ctx.tenant.brand.languages[0])
+
+    def customer_recipient(self, ctx: Ctx) -> Recipient | None:
+        c = ctx.case.customer
+        if not c.email:
+            return None
+        return Recipient(c.email, c.name, ctx.case.language, customer=True)
+
+    def status_link(self, ctx: Ctx) -> str:
+        return self.links.issue(
+            case_no=ctx.case.case_no, step="status", task_key=None, recipient=ctx.case.customer.email or "",
+            expires_at=self.clock.now() + timedelta(days=ctx.policy.status_link_valid_days))
+
+    def step_link(self, ctx: Ctx, step: str, recipient: str) -> str:
+        assert ctx.case.step_timer is not None
+        expires = self.clock.now() + timedelta(days=60)
+        return self.links.issue(case_no=ctx.case.case_no, step=step, task_key=ctx.case.step_timer.key,
+                                recipient=recipient, expires_at=expires)
+
+    def assignee_of(self, ctx: Ctx, step: Step) -> str:
+        case = ctx.case
+        if step in CUSTOMER_STEPS:
+            return case.customer.email or self.staff(ctx, "cs_head").email
+        if step == "approval":
+            pending = case.pending_approvals()
+            if not pending:
+                raise InvalidTransitionError(f"{case.case_no}: no approval pending")
+            return pending[0].approver
+        return self.staff(ctx, "cs_head").email
+
+    def role_of(self, ctx: Ctx, email: str) -> Role:
+        member = ctx.tenant.staff_member(email)
+        return member.role if member else "cs_head"
+
+    # ----- workflow: triage ----------------------------------------------------------------
+    def triage(self, case_no: str) -> dict[str, Any]:
+        """Critical cases: the dealer GM and the brand CR center are told at once."""
+        ctx = self.load(case_no)
+        if ctx.case.classification.severity == "critical" and ctx.case.critical_alerted_at is None:
+            self.alert_critical(ctx)
+        return {"severity": ctx.case.classification.severity}
+
+    def alert_critical(self, ctx: Ctx) -> None:
+        people = {self.staff(ctx, "general_manager").email: self.staff(ctx, "general_manager"),
+                  self.staff(ctx, "brand_cr").email: self.staff(ctx, "brand_cr")}
+        for person in people.values():
+            self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="critical_alert",
+                               to=self.staff_recipient(ctx, person))
+
+        def mark(c: Ctx) -> None:
+            c.case.critical_alerted_at = self.clock.now()
+        self.mutate(ctx.case.case_no, mark)
+        self.event(ctx.case, "critical_alert", "system",
+                   "Critical complaint: dealer GM and brand CR center notified",
+                   to=sorted(people))
+
+    # ----- workflow: entering a human step ------------------------------------------------------
+    def enter(self, case_no: str, step: Step, entered_ref: str | None = None) -> dict[str, Any]:
+        def change(ctx: Ctx) -> None:
+            case = ctx.case
+            if entered_ref and case.step_timer and case.step_timer.entered_ref == entered_ref:
+                return  # a retry of the same entry
+            case.step_seq += 1
+            case.phase = step
+            case.escalation_level = 0
+            case.step_timer = StepTimer(step=step, key=f"{step}-{case.step_seq}", opened_at=self.clock.now(),
+                                        assignee=self.assignee_of(ctx, step), entered_ref=entered_ref)
+            case.assignee = case.step_timer.assignee
+        ctx = self.mutate(case_no, change)
+        return {"seconds": self._next_timer_seconds(ctx)}
+
+    def _next_timer_seconds(self, ctx: Ctx) -> int:
+        timer = ctx.case.step_timer
+        assert timer is not None
+        sched = step_schedule(ctx.case, timer.step, timer.opened_at, ctx.policy, ctx.cal)
+        now = self.clock.now()
+        if timer.step == "survey":
+            at = sched.expires_at if timer.reminded_at else sched.due_at
+            assert at is not None
+            return seconds_until(at, now)
+        if sched.warn_at and not timer.warned_at and sched.warn_at > now:
+            return seconds_until(sched.warn_at, now)
+        return seconds_until(next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal), now)
+
+    # ----- human_task: open or re-arm the wait ------------------------------------------------------
+    def open_task(self, case_no: str, step: Step, token: str) -> None:
+        ctx = self.load(case_no)
+        timer = ctx.case.step_timer
+        if timer is None or timer.step != step:
+            raise InvalidTransitionError(f"{case_no}: not waiting for {step}")
+        task, created = self.store.arm_task(HumanTask(
+            case_no=case_no, step=step, key=timer.key, token=token, opened_at=timer.opened_at,
+            assignee=timer.assignee))
+        if task.status == "decided":
+            # The decision arrived while the deadline timer was running: hand it over now.
+            self.workflow.succeed(token, {"task_key": task.key, "outcome": (task.decision or {}).get("outcome")})
+            return
+        if created:
+            self.request_step(ctx, step)
+
+    def request_step(self, ctx: Ctx, step: Step) -> None:
+        """The mail that asks the assignee (staff or customer) to act, with their link."""
+        case, timer = ctx.case, ctx.case.step_timer
+        assert timer is not None
+        sched = step_schedule(case, step, timer.opened_at, ctx.policy, ctx.cal)
+        due = self.notifier.local_time(ctx.tenant, case, sched.due_at)
+        if step in CUSTOMER_STEPS:
+            to = self.customer_recipient(ctx)
+            if to is None:  # no e-mail address: the CS head handles it with the customer by phone
+                person = self.staff(ctx, "cs_head")
+                links = MailLinks().add(step, self.step_link(ctx, step, person.email))
+                self.notifier.send(tenant=ctx.tenant, case=case, kind="phone_confirm",
+                                   to=self.staff_recipient(ctx, person), links=links, days="0")
+                return
+            links = MailLinks().add(step, self.step_link(ctx, step, to.email))
+            kind = "plan_proposal" if step == "customer_reply" else "survey"
+            self.notifier.send(tenant=ctx.tenant, case=case, kind=kind, to=to, links=links, reminder=False)
+            self.event(case, "step_opened", "system", f"{step} sent to the customer", step=step)
+            return
+        person = ctx.tenant.staff_member(timer.assignee)
+        if person is None:
+            raise ConfigurationError(f"{timer.assignee} is not staff of the tenant")
+        links = MailLinks().add(step, self.step_link(ctx, step, person.email))
+        to = self.staff_recipient(ctx, person)
+        if step == "approval":
+            pending = case.pending_approvals()
+            levels = [a for a in case.approvals if case.plan and a.plan_revision == case.plan.revision]
+            self.notifier.send(tenant=ctx.tenant, case=case, kind="approval_request", to=to, links=links,
+                               due=due, total=_money(case.plan.total if case.plan else Decimal(0)),
+                               level=pending[0].level, levels=len(levels))
+        else:
+            rejection = _last_rejection(case) if step == "plan" else None
+            declined = (self._last_decline_reason(case) if step == "plan" and rejection is None else None)
+            self.notifier.send(tenant=ctx.tenant, case=case, kind="step_request", to=to, links=links, step=step,
+                               due=due, rejection=rejection, declined=declined, note=None)
+        self.event(case, "step_opened", "system", f"{step} assigned to {person.name}", step=step,
+                   assignee=person.email, due_at=iso(sched.due_at))
+
+    def _last_decline_reason(self, case: Case) -> str | None:
+        if case.customer_decision != "decline":
+            return None
+        for e in reversed(self.store.events(case.case_no)):
+            if e.type == "customer_declined":
+                return str(e.data.get("reason", ""))
+        return None
+
+    # ----- workflow: a deadline timer fired ---------------------------------------------------
+    def timer(self, case_no: str, step: Step) -> dict[str, Any]:
+        ctx = self.load(case_no)
+        timer = ctx.case.step_timer
+        if timer is None or timer.step != step:
+            raise InvalidTransitionError(f"{case_no}: no timer for {step}")
+        now = self.clock.now()
+        sched = step_schedule(ctx.case, step, timer.opened_at, ctx.policy, ctx.cal)
+        expired = False
+        if step == "survey":
+            if timer.reminded_at is None and now >= sched.due_at:
+                self._survey_reminder(ctx)
+                timer.reminded_at = now
+            expired = sched.expires_at is not None and now >= sched.expires_at
+        else:
+            if sched.warn_at and timer.warned_at is None and sched.warn_at <= now < sched.due_at:
+                self._warn(ctx, sched.due_at)
+                timer.warned_at = now
+            while now >= next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal):
+                self._escalate(ctx, sched.due_at)
+                timer.escalations += 1
+        new_timer = timer
+
+        def change(c: Ctx) -> None:
+            c.case.step_timer = new_timer
+            c.case.escalation_level = new_timer.escalations
+            c.case.assignee = new_timer.assignee
+            if step == "approval" and c.case.pending_approvals():
+                c.case.pending_approvals()[0].approver = new_timer.assignee
+            milestone = governing_milestone(c.case, step)
+            if milestone is not None and now >= milestone.due_at and milestone.met_at is None:
+                milestone.breached = True
+                milestone.escalations = new_timer.escalations
+            if new_timer.warned_at and milestone is not None and milestone.warned_at is None:
+                milestone.warned_at = new_timer.warned_at
+        ctx = self.mutate(case_no, change)
+        return {"seconds": self._next_timer_seconds(ctx), "expired": expired}
+
+    def _warn(self, ctx: Ctx, due_at: datetime) -> None:
+        timer = ctx.case.step_timer
+        assert timer is not None
+        person = ctx.tenant.staff_member(timer.assignee)
+        if person is None:
+            return
+        links = MailLinks().add(timer.step, self.step_link(ctx, timer.step, person.email))
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="warning", to=self.staff_recipient(ctx, person),
+                           links=links, step=timer.step, due=self.notifier.local_time(ctx.tenant, ctx.case, due_at))
+        self.event(ctx.case, "deadline_warning", "system", f"{timer.step} due soon: {person.name} reminded",
+                   step=timer.step, due_at=iso(due_at))
+
+    def _escalate(self, ctx: Ctx, due_at: datetime) -> None:
+        timer = ctx.case.step_timer
+        assert timer is not None
+        step, ladder = timer.step, ctx.policy.escalation_ladder
+        due = self.notifier.local_time(ctx.tenant, ctx.case, due_at)
+        if step == "customer_reply" and timer.handed_over_at is None:
+            person = self.staff(ctx, "cs_head")
+            links = MailLinks().add(step, self.step_link(ctx, step, person.email))
+            self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="phone_confirm",
+                               to=self.staff_recipient(ctx, person), links=links,
+                               days=ctx.policy.customer_reply.phone_confirm_after.describe(ctx.tenant.brand.languages[0]))
+            timer.handed_over_at = self.clock.now()
+            self.event(ctx.case, "phone_confirmation_requested", "system",
+                       f"No answer from the customer: {person.name} asked to confirm by phone", step=step)
+            return
+        if step == "approval":
+            # The approval moves one rung up; the late approver's link stops working.
+            current = self.role_of(ctx, timer.assignee)
+            up = ladder[min(ladder.index(current) + 1, len(ladder) - 1)] if current in ladder else ladder[-1]
+            person = self.staff(ctx, up)
+            late = timer.assignee
+            timer.assignee = person.email
+            links = MailLinks().add(step, self.step_link(ctx, step, person.email))
+            self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="escalation",
+                               to=self.staff_recipient(ctx, person), links=links, step=step, due=due,
+                               late_person=late, level=timer.escalations + 1)
+            self.event(ctx.case, "approval_escalated", "system",
+                       f"Approval not given in time by {late}: passed to {person.name}", step=step,
+                       to=person.email)
+            return
+        base = self.role_of(ctx, ctx.case.step_timer.assignee if ctx.case.step_timer else "")
+        start = ladder.index(base) if base in ladder else 0
+        extra = timer.escalations if step != "customer_reply" else timer.escalations - 1
+        role = ladder[min(start + extra + 1, len(ladder) - 1)]
+        person = self.staff(ctx, role)
+        links = MailLinks().add(step, self.step_link(ctx, step, person.email))
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="escalation", to=self.staff_recipient(ctx, person),
+                           links=links, step=step, due=due, late_person=timer.assignee, level=extra + 1)
+        self.event(ctx.case, "deadline_breached", "system",
+                   f"{step} overdue since {due}: escalated to {person.name} ({role})", step=step,
+                   to=person.email, level=extra + 1)
+
+    def _survey_reminder(self, ctx: Ctx) -> None:
+        to = self.customer_recipient(ctx)
+        if to is None:
+            return
+        links = MailLinks().add("survey", self.step_link(ctx, "survey", to.email))
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="survey", to=to, links=links, reminder=True)
+        self.event(ctx.case, "survey_reminder", "system", "Survey reminder sent")
+
+    # ----- workflow: apply a decision ---------------------------------------------------------
+    def record(self, case_no: str, step: Step, task_key: str) -> dict[str, Any]:
+        """Apply the decision taken on a human step; returns where the case goes next."""
+        task = self.store.get_task(case_no, task_key)
+        if task is None or task.status != "decided" or task.decision is None:
+            raise InvalidTransitionError(f"{case_no}: {task_key} has no decision")
+        decision = task.decision
+        form: dict[str, Any] = dict(decision.get("form", {}))  # type: ignore[arg-type]
+        actor = task.decided_by or "unknown"
+        at = task.decided_at or self.clock.now()
+        follow: list[Any] = []
+        outcome: dict[str, str] = {}
+
+        def change(ctx: Ctx) -> None:
+            follow.clear()
+            case = ctx.case
+            if case.last_recorded == task_key:
+                outcome["next"] = _next_after(case, step)
+                return
+            outcome["next"] = self._apply(ctx, step, form, actor, at, follow)
+            case.last_recorded = task_key
+        ctx = self.mutate(case_no, change)
+        for action in follow:  # mails and timeline after the write succeeded, once
+            action(ctx)
+        self.event(ctx.case, f"{step}_recorded", actor, _summary(step, form), step=step,
+                   via=str(decision.get("via", "link")), ip=str(decision.get("ip", "")),
+                   user_agent=str(decision.get("user_agent", "")))
+        return {"next": outcome["next"]}
+
+    def _apply(self, ctx: Ctx, step: Step, form: dict[str, Any], actor: str, at: datetime,
+               follow: list[Any]) -> str:
+        case, policy = ctx.case, ctx.policy
+        if step in ("first_contact", "follow_up"):
+            if step == "first_contact":
+                f = FirstContactForm.model_validate(form)
+                if case.dealer is None:
+                    if not ctx.tenant.has_dealer(f.dealer):
+                        raise InvalidInputError("a dealer must be assigned", {"dealer": "unknown dealer"})
+                    case.dealer = f.dealer
+                    case.region = ctx.tenant.dealer(f.dealer or "").region
+                    follow.append(lambda c: self.event(c.case, "dealer_assigned", actor,
+                                                       f"Assigned from the brand triage queue to {c.case.dealer}"))
+            else:
+                FollowUpForm.model_validate(form)
+            meet(case, "first_contact", at)
+            return "investigation"
+        if step == "investigation":
+            i = InvestigationForm.model_validate(form)
+            case.investigation = Investigation(
+                findings=i.findings, root_cause=i.root_cause, responsibility=i.responsibility,
+                preliminary_feedback=i.preliminary_feedback, departments_involved=i.departments_involved,
+                recorded_by=actor, recorded_at=at)
+            meet(case, "preliminary_feedback", at)
+            if i.departments_involved > 1 and case.milestone("joint_plan") is None:
+                start = case.received_at if case.cycle == 1 else case.step_timer.opened_at if case.step_timer else at
+                case.milestones.append(joint_plan_milestone(case, policy, ctx.cal, start))
+            follow.append(self._send_preliminary_feedback)
+            return "plan"
+        if step == "plan":
+            p = PlanForm.model_validate(form)
+            revision = (case.plan.revision + 1) if case.plan else 1
+            case.plan = Plan(revision=revision, measures=p.measures, compensation=p.compensation,
+                             follow_up=p.follow_up, submitted_by=actor, submitted_at=at)
+            roles = policy.approval.roles_for(p.total, {c.kind for c in p.compensation})
+            for level, role in enumerate(roles, start=1):
+                approver = ctx.tenant.staff_with_role(role, case.dealer)
+                case.approvals.append(Approval(plan_revision=revision, level=level, role=role,
+                                               approver=approver.email))
+            return "approval"
+        if step == "approval":
+            a = ApprovalForm.model_validate(form)
+            pending = case.pending_approvals()
+            if not pending:
+                raise InvalidTransitionError(f"{case.case_no}: no approval pending")
+            current = pending[0]
+            current.decision, current.comment, current.decided_at = a.decision, a.comment, at
+            current.approver = actor
+            if a.decision == "reject":
+                for later in pending[1:]:
+                    case.approvals.remove(later)
+                return "plan"
+            return "approval" if len(pending) > 1 else "customer_reply"
+        if step == "customer_reply":
+            r = CustomerReplyForm.model_validate(form)
+            case.customer_decision = r.decision
+            if r.decision == "decline":
+                follow.append(lambda c: self.event(c.case, "customer_declined", actor,
+                                                   "The customer declined the plan", reason=r.reason))
+                return "plan"
+            meet(case, "joint_plan", at)
+            meet(case, resolution_name(case), at)
+            return "carry_out"
+        if step == "carry_out":
+            CarryOutForm.model_validate(form)
+            return "close"
+        if step == "survey":
+            s = SurveyForm.model_validate(form)
+            score = s.score if s.score is not None else policy.survey.score_of(s.grade or "")
+            case.survey = (case.survey or Survey()).model_copy(update={
+                "score": score, "grade": s.grade, "comment": s.comment, "answered_at": at})
+            if score < policy.survey.follow_up_below and case.follow_ups < policy.survey.max_follow_ups:
+                self._reopen_follow_up(ctx, at)
+                follow.append(lambda c: self.event(
+                    c.case, "follow_up_opened", "system",
+                    f"Survey score {score} is below {policy.survey.follow_up_below}: re-opened as a Level-II follow-up"))
+                return "follow_up"
+            case.phase = "closed"
+            return "closed"
+        raise InvalidTransitionError(f"unknown step {step}")
+
+    def _reopen_follow_up(self, ctx: Ctx, at: datetime) -> None:
+        case = ctx.case
+        case.follow_ups += 1
+        case.cycle += 1
+        case.level = "II"
+        case.phase = "follow_up"
+        case.closed_at = None
+        case.customer_decision = None
+        case.milestones.extend(cycle_milestones(case, at, ctx.policy, ctx.cal))
+
+    def _send_preliminary_feedback(self, ctx: Ctx) -> None:
+        to = self.customer_recipient(ctx)
+        if to is None:
+            return
+        resolution = ctx.case.milestone("joint_plan") or ctx.case.milestone(resolution_name(ctx.case))
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="preliminary_feedback", to=to,
+                           links=MailLinks().add("status", self.status_link(ctx)),
+                           resolution_due=resolution.due_at if resolution else None)
+
+    # ----- workflow: close, survey, attention ---------------------------------------------------
+    def close(self, case_no: str) -> dict[str, Any]:
+        now = self.clock.now()
+
+        def change(ctx: Ctx) -> None:
+            if ctx.case.phase != "closed":
+                ctx.case.phase = "closed"
+                ctx.case.closed_at = now
+                ctx.case.step_timer = None
+                ctx.case.assignee = None
+        ctx = self.mutate(case_no, change)
+        to = self.customer_recipient(ctx)
+        if to is not None:
+            self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="case_closed", to=to,
+                               links=MailLinks().add("status", self.status_link(ctx)))
+        self.event(ctx.case, "closed", "system", "Plan carried out; case closed")
+        survey_at = ctx.cal.add(now, ctx.policy.survey.delay)
+        return {"seconds": seconds_until(survey_at, now)}
+
+    def survey_unrated(self, case_no: str) -> dict[str, Any]:
+        def change(ctx: Ctx) -> None:
+            ctx.case.survey = (ctx.case.survey or Survey()).model_copy(update={"unrated": True})
+            ctx.case.phase = "closed"
+            ctx.case.step_timer = None
+            ctx.case.assignee = None
+        ctx = self.mutate(case_no, change)
+        self.event(ctx.case, "survey_unrated", "system",
+                   "No survey answer after a reminder: closed without a rating (not counted in averages)")
+        return {}
+
+    def needs_attention(self, case_no: str, error: str, cause: str) -> dict[str, Any]:
+        failed_step = "first_contact"
+
+        def change(ctx: Ctx) -> None:
+            nonlocal failed_step
+            failed_step = ctx.case.phase
+            ctx.case.phase = "needs_attention"
+            ctx.case.attention_reason = f"{error}: {cause[:300]}"
+        ctx = self.mutate(case_no, change)
+        person = self.staff(ctx, "brand_cr")
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="needs_attention",
+                           to=self.staff_recipient(ctx, person), failed_step=failed_step, error=error)
+        self.event(ctx.case, "needs_attention", "system", f"Workflow parked after {error} in {failed_step}",
+                   error=error)
+        return {}
+
+
+def _next_after(case: Case, step: Step) -> str:
+    """Where a case goes after a decision that was already applied (a retried call)."""
+    if step in ("first_contact", "follow_up"):
+        return "investigation"
+    if step == "investigation":
+        return "plan"
+    if step == "plan":
+        return "approval"
+    if step == "approval":
+        if _last_rejection(case) is not None and not case.pending_approvals():
+            return "plan"
+        return "approval" if case.pending_approvals() else "customer_reply"
+    if step == "customer_reply":
+        return "carry_out" if case.customer_decision == "accept" else "plan"
+    if step == "carry_out":
+        return "close"
+    return "follow_up" if case.phase == "follow_up" else "closed"
+
+
+def _last_rejection(case: Case) -> Approval | None:
+    if not case.plan:
+        return None
+    rejected = [a for a in case.approvals if a.plan_revision == case.plan.revision and a.decision == "reject"]
+    return rejected[-1] if rejected else None
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def _summary(step: Step, form: dict[str, Any]) -> str:
+    if step == "approval":
+        return f"Plan {form.get('decision')}d" + (f": {form.get('comment')}" if form.get("comment") else "")
+    if step == "customer_reply":
+        return f"Customer {form.get('decision')}ed the plan" + (f": {form.get('reason')}" if form.get("reason") else "")
+    if step == "survey":
+        return f"Survey answered: {form.get('score') if form.get('score') is not None else form.get('grade')}"
+    if step == "plan":
+        return f"Plan submitted: {str(form.get('measures', ''))[:120]}"
+    if step == "investigation":
+        return f"Investigation recorded: root cause {form.get('root_cause')}, responsibility {form.get('responsibility')}"
+    return f"{step.replace('_', ' ').capitalize()} recorded: {str(form.get('notes', ''))[:120]}"

@@ -1,0 +1,140 @@
+"""Mails to customers and staff: zh/en templates, links, threading headers.
+
+Every mail carries ``X-Case-Number`` and a Message-ID we record, so that a reply
+threads back into its case; and ``Auto-Submitted`` plus
+``X-Auto-Response-Suppress`` so that auto-responders do not answer it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import jinja2
+
+from .clock import Clock
+from .models import Case, MailMessage
+from .ports import CaseStore, Mailer, OutgoingMail
+from .tenant import Tenant
+
+STEP_NAMES: dict[str, tuple[str, str]] = {
+    "first_contact": ("首次联系客户", "first contact with the customer"),
+    "follow_up": ("回访不满意跟进", "follow-up of a poor survey score"),
+    "investigation": ("调查与初步反馈", "investigation and preliminary feedback"),
+    "plan": ("制定处理方案", "resolution plan"),
+    "approval": ("方案审批", "plan approval"),
+    "customer_reply": ("客户确认方案", "customer's answer to the plan"),
+    "carry_out": ("方案执行", "carrying out the plan"),
+    "survey": ("满意度回访", "satisfaction survey"),
+}
+
+PHASE_NAMES: dict[str, tuple[str, str]] = {
+    **STEP_NAMES,
+    "closed": ("已结案", "closed"),
+    "needs_attention": ("需人工处理", "needs attention"),
+}
+
+
+def step_name(step: str, language: str) -> str:
+    zh, en = PHASE_NAMES.get(step, (step, step))
+    return zh if language.startswith("zh") else en
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str | None
+    language: str
+    customer: bool = False
+
+
+@dataclass
+class MailLinks:
+    """Links for one mail: (step, url), in the order they are shown."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, step: str, url: str) -> MailLinks:
+        self.items.append((step, url))
+        return self
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("shared.complaints", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["step_name"] = step_name
+    return env
+
+
+TEMPLATES = _templates()
+
+
+class Notifier:
+    def __init__(self, store: CaseStore, mailer: Mailer, clock: Clock) -> None:
+        self._store = store
+        self._mailer = mailer
+        self._clock = clock
+
+    def local_time(self, tenant: Tenant, case: Case, at: datetime | None) -> str:
+        if at is None:
+            return ""
+        cal = tenant.calendar_for(case.dealer)
+        return cal.local(at).strftime("%Y-%m-%d %H:%M")
+
+    def send(self, *, tenant: Tenant, case: Case, kind: str, to: Recipient,
+             links: MailLinks | None = None, **context: Any) -> MailMessage:
+        language = to.language
+        zh = language.startswith("zh")
+        dealer = tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None
+        ctx = {
+            "zh": zh, "case": case, "to": to, "tenant": tenant,
+            "brand_name": (tenant.brand.name_zh if zh and tenant.brand.name_zh else tenant.brand.name),
+            "dealer_name": ((dealer.name_zh if zh and dealer.name_zh else dealer.name) if dealer
+                            else ("品牌客户关系中心" if zh else "brand customer-relations center")),
+            "links": dict((links or MailLinks()).items),
+            "fmt": lambda at: self.local_time(tenant, case, at),
+            "step_label": lambda s: step_name(s, language),
+            **context,
+        }
+        rendered = TEMPLATES.get_template(f"mail/{kind}.txt").render(ctx).strip()
+        subject_line, _, body = rendered.partition("\n")
+        subject = f"[{case.case_no}] {subject_line.removeprefix('Subject:').strip()}"
+        body = body.strip() + "\n"
+        html = TEMPLATES.get_template("mail/layout.html").render(
+            subject=subject, paragraphs=[p for p in body.split("\n\n") if p.strip()],
+            links=(links or MailLinks()).items, zh=zh, brand_name=ctx["brand_name"],
+            case_no=case.case_no, footer=_footer(tenant, zh))
+        text = body + "\n" + _footer(tenant, zh) + "\n"
+        domain = tenant.brand.sender_address.partition("@")[2] or "localhost"
+        message_id = f"<{uuid.uuid4().hex}@{domain}>"
+        headers = {
+            "X-Case-Number": case.case_no,
+            "Auto-Submitted": "auto-replied" if kind == "acknowledgement" else "auto-generated",
+            "X-Auto-Response-Suppress": "All",
+        }
+        now = self._clock.now()
+        link_list = [{"step": s, "url": u} for s, u in (links or MailLinks()).items]
+        self._mailer.send(OutgoingMail(
+            sender=tenant.brand.sender_address, sender_name=tenant.sender_name(language), to=[to.email],
+            subject=subject, text=text, html=html, message_id=message_id, headers=headers,
+            case_no=case.case_no, links=link_list, sent_at=now))
+        message = MailMessage(case_no=case.case_no, direction="out", message_id=message_id.strip("<>"), at=now,
+                              sender=tenant.brand.sender_address, recipients=[to.email], subject=subject,
+                              text=text, kind=kind, links=[])
+        self._store.add_message(message)
+        return message
+
+
+def _footer(tenant: Tenant, zh: bool) -> str:
+    if zh:
+        return (f"—— {tenant.brand.name_zh or tenant.brand.name} 客户关爱中心\n"
+                "本邮件由投诉处理系统发送。直接回复本邮件即可补充信息，您的回复会归入同一案件。")
+    return (f"— {tenant.brand.name} Customer Care\n"
+            "You can reply to this mail to add information: your reply is filed with the same case.")

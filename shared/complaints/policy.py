@@ -1,0 +1,126 @@
+"""The brand's complaint policy as validated configuration (policy.md).
+
+Every number lives in ``policy_defaults.json`` or in the tenant's own policy, never
+here: this module only says what a policy must contain and how to read it.
+A dealer may override any part of the brand's policy (deep merge).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["cs_head", "service_manager", "general_manager", "regional_manager", "brand_cr"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Duration(_Strict):
+    """Either wall-clock hours or working days on the dealer's calendar."""
+
+    hours: float | None = None
+    working_days: int | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Duration:
+        if (self.hours is None) == (self.working_days is None):
+            raise ValueError("a duration has exactly one of 'hours' or 'working_days'")
+        return self
+
+    def describe(self, language: str) -> str:
+        if self.working_days is not None:
+            return f"{self.working_days} 个工作日" if language.startswith("zh") else f"{self.working_days} working days"
+        h = f"{self.hours:g}"
+        return f"{h} 小时" if language.startswith("zh") else f"{h} hours"
+
+
+class Deadlines(_Strict):
+    acknowledgement: Duration
+    first_contact: Duration
+    preliminary_feedback: Duration
+    solution: Duration  # general complaints: solution proposed and confirmed
+    result: Duration  # major and critical: investigation finished and result given
+    joint_plan: Duration  # several departments involved
+    carry_out: Duration  # plan carried out after the customer accepted it
+
+
+class AuthorityRule(_Strict):
+    up_to: Decimal | None  # None = no upper bound
+    roles: list[Role]
+
+
+class ApprovalPolicy(_Strict):
+    remind_after: Duration
+    escalate_after: Duration
+    authority: list[AuthorityRule]
+    top_level_kinds: list[str]  # compensation kinds that always need the last rule's roles
+
+    def roles_for(self, total: Decimal, kinds: set[str]) -> list[Role]:
+        if kinds & set(self.top_level_kinds):
+            return list(self.authority[-1].roles)
+        for rule in self.authority:
+            if rule.up_to is None or total <= rule.up_to:
+                return list(rule.roles)
+        return list(self.authority[-1].roles)
+
+
+class CustomerReplyPolicy(_Strict):
+    phone_confirm_after: Duration
+
+
+class SurveyPolicy(_Strict):
+    delay: Duration
+    reminder_after: Duration
+    close_after_reminder: Duration
+    follow_up_below: int
+    satisfied_from: int
+    opinion_from: int
+    max_follow_ups: int
+    grades: dict[str, int]  # grade key -> score
+
+    def score_of(self, grade: str) -> int:
+        return self.grades[grade]
+
+
+class Policy(_Strict):
+    deadlines: Deadlines
+    warning_fraction: float = Field(gt=0, lt=1)
+    escalation_ladder: list[Role]
+    reescalate_after: Duration
+    progress_update_every: Duration
+    approval: ApprovalPolicy
+    customer_reply: CustomerReplyPolicy
+    survey: SurveyPolicy
+    repeat_window_days: int
+    status_link_valid_days: int
+
+
+def default_policy_document() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("policy_defaults.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_policy(*overrides: dict[str, Any] | None) -> Policy:
+    """The defaults, then the brand's policy, then the dealer's overrides."""
+    document = default_policy_document()
+    for override in overrides:
+        if override:
+            document = deep_merge(document, override)
+    return Policy.model_validate(document)

@@ -1,0 +1,65 @@
+"""Builds the domain services from settings: the one place where adapters meet the
+domain. The local runtime swaps the clock and the mailer through ``configure``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.complaints.actions import LinkActions
+from shared.complaints.clock import Clock, SystemClock
+from shared.complaints.intake import Intake
+from shared.complaints.lifecycle import Lifecycle
+from shared.complaints.links import LinkService
+from shared.complaints.notifications import Notifier
+from shared.complaints.ports import BlobStore, CaseStore, Mailer, Workflow
+
+from .settings import settings
+
+
+@dataclass
+class Services:
+    store: CaseStore
+    blobs: BlobStore
+    mailer: Mailer
+    workflow: Workflow
+    clock: Clock
+    links: LinkService
+    lifecycle: Lifecycle
+    intake: Intake
+    actions: LinkActions
+
+
+_overrides: dict[str, Any] = {}
+_services: Services | None = None
+
+
+def configure(**overrides: Any) -> None:
+    """Replace adapters (clock, mailer, ...) before the first use; used by the local runtime and tests."""
+    global _services
+    _overrides.update(overrides)
+    _services = None
+
+
+def services() -> Services:
+    global _services
+    if _services is None:
+        _services = _build()
+    return _services
+
+
+def _build() -> Services:
+    from shared.adapters.aws import S3BlobStore, SesMailer, StepFunctionsWorkflow
+    from shared.adapters.dynamodb import DynamoCaseStore
+
+    s = settings()
+    clock: Clock = _overrides.get("clock") or SystemClock()
+    store: CaseStore = _overrides.get("store") or DynamoCaseStore()
+    blobs: BlobStore = _overrides.get("blobs") or S3BlobStore(s.raw_bucket, s.region)
+    mailer: Mailer = _overrides.get("mailer") or SesMailer(s.region)
+    workflow: Workflow = _overrides.get("workflow") or StepFunctionsWorkflow(s.state_machine_arn, s.region)
+    links = LinkService(store, clock, s.link_secret, s.public_base_url)
+    notifier = Notifier(store, mailer, clock)
+    lifecycle = Lifecycle(store, workflow, clock, links, notifier)
+    intake = Intake(store, blobs, workflow, clock, lifecycle)
+    return Services(store, blobs, mailer, workflow, clock, links, lifecycle, intake, LinkActions(lifecycle, links))
