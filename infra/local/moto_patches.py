@@ -44,22 +44,22 @@ def install_clock(clock: VirtualClock) -> None:
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_callback
-    from moto.stepfunctions.parser.backend import execution_worker
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
     from moto.stepfunctions.parser.asl.eval import environment
     from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.backend import execution_worker
 
     VirtualEvent.clock = clock
     TrackedThread.clock = clock
     shim = _ThreadingShim()
     for module in (execute_state, environment, program, branch_worker, state_task_service_callback):
-        module.threading = shim  # type: ignore[attr-defined]
-    execute_state.Thread = TrackedThread  # type: ignore[attr-defined]
-    execution_worker.Thread = TrackedThread  # type: ignore[attr-defined]
-    callback.Event = VirtualEvent  # type: ignore[attr-defined]
+        setattr(module, "threading", shim)  # noqa: B010 - replacing a module global
+    setattr(execute_state, "Thread", TrackedThread)  # noqa: B010
+    setattr(execution_worker, "Thread", TrackedThread)  # noqa: B010
+    setattr(callback, "Event", VirtualEvent)  # noqa: B010
     virtual_time = SimpleNamespace(time=lambda: clock.now().timestamp(), sleep=clock.sleep)
-    wait_function.time = virtual_time  # type: ignore[attr-defined]
-    retrier_decl.time = virtual_time  # type: ignore[attr-defined]
+    setattr(wait_function, "time", virtual_time)  # noqa: B010
+    setattr(retrier_decl, "time", virtual_time)  # noqa: B010
     _patch_callback_timeout(callback)
 
 
@@ -115,7 +115,7 @@ def install_lambda_seam(clock: VirtualClock, on_invoke: Callable[[str, bool, flo
                                              int(self.timeout or 30), self.region)
                 result = _resolve(self.handler)(payload, context)
                 body = json.dumps(result, default=str)
-            except Exception as exc:  # the real Lambda error shape: Retry/Catch match errorType
+            except Exception as exc:  # noqa: BLE001 - the real Lambda error shape: Retry/Catch match errorType
                 errored = True
                 body = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc),
                                    "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]})

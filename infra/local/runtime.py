@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import threading
 import uuid
 import zipfile
@@ -70,6 +71,7 @@ def _environment(config: LocalConfig) -> None:
         "COMPLAINTS_STATE_MACHINE_ARN": state_machine_arn(config.region),
         "COMPLAINTS_PUBLIC_BASE_URL": config.public_base_url,
     })
+    os.environ.setdefault("COMPLAINTS_LINK_SECRET", secrets.token_hex(32))
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(key, None)
 
@@ -129,7 +131,7 @@ class LocalRuntime:
     def _client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return boto3.client(service, region_name=self.region)
 
     def _create_resources(self) -> None:
         from shared.adapters.dynamodb import Item

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidInputError
-from .models import CompensationItem, RootCause, Responsibility
+from .models import CompensationItem, Responsibility, RootCause
 
 
 class _Form(BaseModel):

@@ -6,6 +6,7 @@ the SES message id, so a redelivered event never registers a second case.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from . import casenumbers
 from .classify import ClassificationResult, classify, detect_language
 from .clock import Clock
 from .deadlines import cycle_milestones, meet
-from .errors import ConflictError
+from .errors import CaseNotFoundError, ConflictError
 from .lifecycle import Ctx, Lifecycle
 from .mail import ParsedMail, parse_mail
 from .models import Case, Classification, Customer, MailMessage, TimelineEvent, VehicleRef
@@ -116,8 +117,8 @@ class Intake:
         for number in casenumbers.pattern(tenant.brand.case_prefix).findall(parsed.subject):
             try:
                 case = self.store.get_case(number)
-            except Exception:  # noqa: BLE001 - an unknown number in a subject is just text
-                continue
+            except CaseNotFoundError:
+                continue  # an unknown number in a subject is just text
             if case.brand == tenant.brand.id:
                 return number
         return None
@@ -192,10 +193,8 @@ class Intake:
             raw_mail_key=mail.raw_key, reporter=reporter)
         cal = tenant.calendar_for(case.dealer)
         case.milestones = cycle_milestones(case, received_at, policy, cal)
-        try:
+        with contextlib.suppress(ConflictError):  # created by an earlier attempt of this same mail
             case = self.store.create_case(case)
-        except ConflictError:
-            pass  # created by an earlier attempt of this same mail
         self.store.add_message(MailMessage(
             case_no=case_no, direction="in", message_id=parsed.message_id or mail.ses_message_id, at=received_at,
             sender=parsed.from_address or "", recipients=parsed.to, subject=parsed.subject, text=text[:20000],

@@ -219,9 +219,10 @@ class Lifecycle:
             self.notifier.send(tenant=ctx.tenant, case=case, kind=kind, to=to, links=links, reminder=False)
             self.event(case, "step_opened", "system", f"{step} sent to the customer", step=step)
             return
-        person = ctx.tenant.staff_member(timer.assignee)
-        if person is None:
+        member = ctx.tenant.staff_member(timer.assignee)
+        if member is None:
             raise ConfigurationError(f"{timer.assignee} is not staff of the tenant")
+        person = member
         links = MailLinks().add(step, self.step_link(ctx, step, person.email))
         to = self.staff_recipient(ctx, person)
         if step == "approval":
@@ -353,7 +354,8 @@ class Lifecycle:
         if task is None or task.status != "decided" or task.decision is None:
             raise InvalidTransitionError(f"{case_no}: {task_key} has no decision")
         decision = task.decision
-        form: dict[str, Any] = dict(decision.get("form", {}))  # type: ignore[arg-type]
+        raw_form = decision.get("form")
+        form: dict[str, Any] = dict(raw_form) if isinstance(raw_form, dict) else {}
         actor = task.decided_by or "unknown"
         at = task.decided_at or self.clock.now()
         follow: list[Any] = []

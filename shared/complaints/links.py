@@ -35,7 +35,7 @@ class LinkService:
               expires_at: datetime) -> str:
         link_id = secrets.token_urlsafe(LINK_ID_BYTES)
         self._store.put_link(Link(
-            link_hash=link_hash(link_id), case_no=case_no, step=step,  # type: ignore[arg-type]
+            link_hash=link_hash(link_id), case_no=case_no, step=step,
             task_key=task_key, recipient=recipient.lower(), created_at=self._clock.now(),
             expires_at=expires_at, form_secret=secrets.token_urlsafe(16)))
         return f"{self._base_url}/a/{link_id}"

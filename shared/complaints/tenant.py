@@ -78,9 +78,9 @@ class Tenant(BaseModel):
     def _dealers(self) -> dict[str, Dealer]:
         return {d.code: d for d in self.dealers}
 
-    def dealer(self, code: str) -> Dealer:
+    def dealer(self, code: str | None) -> Dealer:
         try:
-            return self._dealers[code]
+            return self._dealers[code or ""]
         except KeyError as exc:
             raise ConfigurationError(f"unknown dealer {code!r}") from exc
 
@@ -99,7 +99,7 @@ class Tenant(BaseModel):
         return address in {a.lower() for a in self.brand.intake_addresses} or self.dealer_by_address(address) is not None
 
     def policy_for(self, dealer_code: str | None) -> Policy:
-        dealer_policy = self._dealers[dealer_code].policy if self.has_dealer(dealer_code) else None
+        dealer_policy = self.dealer(dealer_code).policy if self.has_dealer(dealer_code) else None
         return _policy(self.brand.policy, dealer_policy)
 
     def calendar_for(self, dealer_code: str | None) -> WorkingCalendar:

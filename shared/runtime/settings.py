@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,7 +18,9 @@ class Settings(BaseSettings):
     state_machine_arn: str = ""
     public_base_url: str = "http://127.0.0.1:8080"
     brand_id: str = "aurora"  # the tenant a single-brand deployment serves by default
-    link_secret: str = "local-development-only-secret"  # HMAC key for form tokens; from Secrets Manager in AWS
+    # HMAC key for link form tokens: required, never in the repo (the stack passes it from a
+    # secret; the local runtime makes a fresh one per run).
+    link_secret: str = Field(min_length=32)
     dynamodb_endpoint: str | None = None
 
 

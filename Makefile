@@ -1,0 +1,40 @@
+# Two commands: `make run` (install, start the local stack) and `make test` (install, run every check).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+
+.PHONY: install run test lint typecheck unit synth benchmark clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[local,infra,dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/complaints run
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: install lint typecheck
+	$(VENV)/bin/pytest
+
+unit: install
+	$(VENV)/bin/pytest tests/unit
+
+synth: install
+	$(PY) -m infra.app
+
+benchmark: install
+	$(PY) -m benchmarks.lifecycles --cases 100
+
+clean:
+	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,46 @@
+"""The local SMTP server: accepts mail for the tenant's addresses and hands it to the
+intake exactly as SES would (raw to S3, then an SES-shaped event)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from .runtime import LocalRuntime
+
+MAX_MESSAGE = 40 * 1024 * 1024  # SES's receiving limit
+
+
+class IntakeHandler:
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook names
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        from shared.runtime.wiring import services
+
+        if services().store.tenant_for_address(address) is None:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address.lower())
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw: Any = envelope.original_content or envelope.content
+        data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(None, self.runtime.deliver, data, list(envelope.rcpt_tos),
+                                                envelope.mail_from)
+        except Exception:  # noqa: BLE001 - the sender retries a 451; nothing is lost
+            return "451 4.3.0 Temporary failure, please retry"
+        return f"250 OK {result.get('disposition')} {result.get('case_no') or ''}".strip()
+
+
+def start_smtp(runtime: LocalRuntime, host: str, port: int) -> Controller:
+    controller = Controller(IntakeHandler(runtime), hostname=host, port=port, data_size_limit=MAX_MESSAGE)
+    controller.start()
+    return controller

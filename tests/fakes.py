@@ -1,0 +1,244 @@
+"""In-memory ports for domain tests: the same contract as the DynamoDB adapter
+(conditional writes included), no AWS, no network."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.complaints.clock import FixedClock
+from shared.complaints.errors import (
+    CaseNotFoundError,
+    ConfigurationError,
+    ConflictError,
+    LinkGoneError,
+    TaskNotOpenError,
+)
+from shared.complaints.lifecycle import Lifecycle
+from shared.complaints.links import LinkService
+from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
+from shared.complaints.notifications import Notifier
+from shared.complaints.ports import InboundRecord, OutgoingMail
+from shared.complaints.tenant import Tenant, Vehicle
+
+DEMO_TENANT = Path(__file__).resolve().parent.parent / "infra" / "local" / "demo-brand.json"
+
+
+def demo_tenant_doc() -> tuple[dict[str, Any], list[Vehicle]]:
+    doc = json.loads(DEMO_TENANT.read_text("utf-8"))
+    vehicles = [Vehicle.model_validate(v) for v in doc.pop("vehicles", [])]
+    doc.pop("about", None)
+    return doc, vehicles
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.tenants: dict[str, Tenant] = {}
+        self.addresses: dict[str, str] = {}
+        self.vehicles: dict[tuple[str, str], Vehicle] = {}
+        self.counters: dict[str, int] = {}
+        self.cases: dict[str, Case] = {}
+        self.event_log: dict[str, list[TimelineEvent]] = {}
+        self.mail: dict[str, list[MailMessage]] = {}
+        self.message_ids: dict[str, str] = {}
+        self.tasks: dict[tuple[str, str], HumanTask] = {}
+        self.link_table: dict[str, Link] = {}
+        self.inbound: dict[str, InboundRecord] = {}
+        self.rfc_ids: dict[str, str] = {}
+
+    def put_tenant(self, doc: dict[str, Any], vehicles: list[Vehicle]) -> None:
+        tenant = Tenant.model_validate(doc)
+        self.tenants[tenant.brand.id] = tenant
+        for a in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers)]:
+            self.addresses[a.lower()] = tenant.brand.id
+        for v in vehicles:
+            self.vehicles[(tenant.brand.id, v.vin)] = v
+
+    def get_tenant(self, brand_id: str) -> Tenant:
+        if brand_id not in self.tenants:
+            raise ConfigurationError(brand_id)
+        return self.tenants[brand_id]
+
+    def tenant_for_address(self, address: str) -> str | None:
+        return self.addresses.get(address.lower())
+
+    def find_vehicle(self, brand_id: str, *, vin: str | None = None, plate: str | None = None) -> Vehicle | None:
+        for (b, v_vin), v in self.vehicles.items():
+            if b == brand_id and ((vin and v_vin == vin.upper()) or (plate and v.plate == plate)):
+                return v
+        return None
+
+    def next_case_sequence(self, brand_id: str, dealer_segment: str, month: str) -> int:
+        with self._lock:
+            key = f"{brand_id}#{dealer_segment}#{month}"
+            self.counters[key] = self.counters.get(key, 0) + 1
+            return self.counters[key]
+
+    def create_case(self, case: Case) -> Case:
+        with self._lock:
+            if case.case_no in self.cases:
+                raise ConflictError(case.case_no)
+            case = case.model_copy(deep=True, update={"version": 1})
+            self.cases[case.case_no] = case
+            return case.model_copy(deep=True)
+
+    def get_case(self, case_no: str) -> Case:
+        if case_no not in self.cases:
+            raise CaseNotFoundError(case_no)
+        return self.cases[case_no].model_copy(deep=True)
+
+    def save_case(self, case: Case) -> Case:
+        with self._lock:
+            if self.cases[case.case_no].version != case.version:
+                raise ConflictError(case.case_no)
+            saved = case.model_copy(deep=True, update={"version": case.version + 1})
+            self.cases[case.case_no] = saved
+            return saved.model_copy(deep=True)
+
+    def list_cases(self, brand_id: str, *, dealer: str | None = None, phase: str | None = None,
+                   limit: int = 100) -> list[Case]:
+        return [c.model_copy(deep=True) for c in self.cases.values()
+                if c.brand == brand_id and (dealer is None or c.dealer == dealer) and (phase is None or c.phase == phase)][:limit]
+
+    def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
+                        since: datetime) -> list[Case]:
+        return [c for c in self.cases.values() if c.brand == brand_id and c.received_at >= since and (
+            (customer_email and c.customer.email == customer_email) or (vin and c.vehicle and c.vehicle.vin == vin))]
+
+    def add_event(self, event: TimelineEvent) -> None:
+        self.event_log.setdefault(event.case_no, []).append(event)
+
+    def events(self, case_no: str) -> list[TimelineEvent]:
+        return list(self.event_log.get(case_no, []))
+
+    def add_message(self, message: MailMessage) -> None:
+        if message.case_no:
+            self.mail.setdefault(message.case_no, []).append(message)
+            if message.direction == "out":
+                self.message_ids[message.message_id] = message.case_no
+
+    def messages(self, case_no: str) -> list[MailMessage]:
+        return list(self.mail.get(case_no, []))
+
+    def case_for_message_id(self, message_id: str) -> str | None:
+        return self.message_ids.get(message_id)
+
+    def arm_task(self, task: HumanTask) -> tuple[HumanTask, bool]:
+        with self._lock:
+            key = (task.case_no, task.key)
+            current = self.tasks.get(key)
+            if current is None:
+                self.tasks[key] = task.model_copy(update={"version": 1})
+                return self.tasks[key], True
+            if current.status != "open":
+                return current, False
+            self.tasks[key] = current.model_copy(update={"token": task.token, "version": current.version + 1})
+            return self.tasks[key], False
+
+    def get_task(self, case_no: str, key: str) -> HumanTask | None:
+        return self.tasks.get((case_no, key))
+
+    def decide_task(self, case_no: str, key: str, decision: dict[str, Any], by: str, at: datetime) -> HumanTask:
+        with self._lock:
+            current = self.tasks.get((case_no, key))
+            if current is None or current.status != "open":
+                raise TaskNotOpenError(key)
+            decided = current.model_copy(update={"status": "decided", "decision": decision, "decided_by": by,
+                                                 "decided_at": at, "version": current.version + 1})
+            self.tasks[(case_no, key)] = decided
+            return decided
+
+    def put_link(self, link: Link) -> None:
+        self.link_table[link.link_hash] = link
+
+    def get_link(self, link_hash: str) -> Link | None:
+        return self.link_table.get(link_hash)
+
+    def claim_link(self, link_hash: str, by: str, at: datetime) -> Link:
+        with self._lock:
+            link = self.link_table[link_hash]
+            if link.used_at is not None:
+                raise LinkGoneError("used", reason="used", decided_by=link.used_by)
+            self.link_table[link_hash] = link.model_copy(update={"used_at": at, "used_by": by})
+            return self.link_table[link_hash]
+
+    def links_of_task(self, case_no: str, task_key: str) -> list[Link]:
+        return [lk for lk in self.link_table.values() if lk.case_no == case_no and lk.task_key == task_key]
+
+    def claim_inbound(self, ses_message_id: str, raw_key: str, at: datetime) -> InboundRecord | None:
+        with self._lock:
+            if ses_message_id in self.inbound:
+                return self.inbound[ses_message_id]
+            self.inbound[ses_message_id] = InboundRecord(ses_message_id, "processing", raw_key=raw_key)
+            return None
+
+    def finish_inbound(self, record: InboundRecord) -> None:
+        self.inbound[record.ses_message_id] = record
+
+    def claim_message_id(self, brand_id: str, message_id: str, ses_message_id: str) -> str | None:
+        with self._lock:
+            first = self.rfc_ids.setdefault(f"{brand_id}#{message_id}", ses_message_id)
+            return None if first == ses_message_id else first
+
+
+class MemoryMailer:
+    def __init__(self) -> None:
+        self.sent: list[OutgoingMail] = []
+
+    def send(self, mail: OutgoingMail) -> None:
+        self.sent.append(copy.deepcopy(mail))
+
+    def to(self, address: str) -> list[OutgoingMail]:
+        return [m for m in self.sent if address in m.to]
+
+
+class MemoryWorkflow:
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+        self.completed: list[tuple[str, dict[str, Any]]] = []
+        self.dead_tokens: set[str] = set()
+
+    def start(self, name: str, payload: dict[str, Any]) -> None:
+        self.started.setdefault(name, payload)
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        if token in self.dead_tokens:
+            return False
+        self.completed.append((token, output))
+        return True
+
+
+class MemoryBlobs:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self.objects[key] = body
+
+
+class Domain:
+    """The domain services wired to in-memory ports, with a clock the test moves."""
+
+    def __init__(self, at: datetime) -> None:
+        self.clock = FixedClock(at)
+        self.store = MemoryStore()
+        self.mailer = MemoryMailer()
+        self.workflow = MemoryWorkflow()
+        self.blobs = MemoryBlobs()
+        doc, vehicles = demo_tenant_doc()
+        self.store.put_tenant(doc, vehicles)
+        self.links = LinkService(self.store, self.clock, "x" * 32, "https://complaints.example")
+        self.notifier = Notifier(self.store, self.mailer, self.clock)
+        self.lifecycle = Lifecycle(self.store, self.workflow, self.clock, self.links, self.notifier)
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.store.get_tenant("aurora")

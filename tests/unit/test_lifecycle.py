@@ -1,0 +1,211 @@
+"""The lifecycle service on in-memory ports: what each state of the state machine does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.complaints.actions import LinkActions, RequestMeta
+from shared.complaints.deadlines import cycle_milestones
+from shared.complaints.errors import LinkForbiddenError, LinkNotFoundError
+from shared.complaints.models import Case, Classification, Customer
+from tests.fakes import Domain
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
+
+
+def make_case(d: Domain, severity: str = "general", dealer: str | None = "SH001", no: str = "AUR-SH001-202611-00001") -> Case:
+    case = Case(case_no=no, brand="aurora", dealer=dealer, region="east" if dealer else None, channel="email",
+                phase="first_contact", received_at=d.clock.now(), subject="异响", description="仪表台异响",
+                language="zh", customer=Customer(name="刘伟", email="liu.wei@mail.example"),
+                classification=Classification(category="product_quality", severity=severity,  # type: ignore[arg-type]
+                                              safety=severity == "critical", media_or_regulator=False))
+    case.milestones = cycle_milestones(case, case.received_at, d.tenant.policy_for(dealer), d.tenant.calendar_for(dealer))
+    return d.store.create_case(case)
+
+
+def link_of(d: Domain, step: str, to: str) -> str:
+    for mail in reversed(d.mailer.sent):
+        for link in mail.links:
+            if link["step"] == step and to in mail.to:
+                return link["url"].rsplit("/", 1)[1]
+    raise AssertionError(f"no {step} link for {to}")
+
+
+def submit(d: Domain, link_id: str, **fields: str) -> int:
+    actions = LinkActions(d.lifecycle, d.links)
+    view = actions.show(link_id)
+    assert view.status == 200, view.data
+    result = actions.submit(link_id, {**fields, "form_token": view.data["form_token"]}, RequestMeta("1.2.3.4", "test"))
+    return result.status
+
+
+def test_critical_case_alerts_gm_and_brand_at_once() -> None:
+    d = Domain(T0)
+    make_case(d, "critical")
+    d.lifecycle.triage("AUR-SH001-202611-00001")
+    assert {m.to[0] for m in d.mailer.sent} == {"gm.sh001@dealers.example", "cr.center@aurora-motors.example"}
+    d.lifecycle.triage("AUR-SH001-202611-00001")  # a retried call alerts nobody twice
+    assert len(d.mailer.sent) == 2
+
+
+def test_first_contact_warns_then_escalates_two_levels() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    first = d.lifecycle.enter(no, "first_contact", "entry-1")
+    assert first["seconds"] == 45 * 60  # warned at 75 % of the hour
+    d.lifecycle.open_task(no, "first_contact", "token-1")
+    assert d.mailer.to("cs.sh001@dealers.example")[-1].subject.startswith(f"[{no}] 待办")
+
+    d.clock.set(T0 + timedelta(minutes=45))
+    assert d.lifecycle.timer(no, "first_contact")["seconds"] == 15 * 60
+    assert "即将超时" in d.mailer.to("cs.sh001@dealers.example")[-1].subject
+
+    d.clock.set(T0 + timedelta(hours=1))
+    nxt = d.lifecycle.timer(no, "first_contact")
+    assert "超时升级" in d.mailer.to("service.sh001@dealers.example")[-1].subject
+    case = d.store.get_case(no)
+    assert case.milestone("first_contact").breached  # type: ignore[union-attr]
+    assert nxt["seconds"] == 24 * 3600  # re-escalation after one more working day (Tuesday)
+
+    d.clock.set(T0 + timedelta(hours=1, days=1))
+    d.lifecycle.timer(no, "first_contact")
+    assert "超时升级" in d.mailer.to("gm.sh001@dealers.example")[-1].subject
+    assert d.store.get_case(no).escalation_level == 2
+
+
+def test_entry_is_idempotent_for_a_retried_lambda() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "first_contact", "entry-1")
+    d.lifecycle.enter(no, "first_contact", "entry-1")
+    assert d.store.get_case(no).step_seq == 1
+
+
+def test_decision_that_races_a_timer_is_handed_to_the_new_token() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "first_contact", "e1")
+    d.lifecycle.open_task(no, "first_contact", "token-1")
+    d.workflow.dead_tokens.add("token-1")  # the timer fired just before the person clicked
+    assert submit(d, link_of(d, "first_contact", "cs.sh001@dealers.example"), notes="called") == 200
+    assert d.workflow.completed == []
+    d.lifecycle.open_task(no, "first_contact", "token-2")  # the re-armed wait
+    assert d.workflow.completed == [("token-2", {"task_key": "first_contact-1", "outcome": "done"})]
+
+
+def test_approval_chain_follows_the_authority_matrix() -> None:
+    d = Domain(T0)
+    no = make_case(d, "major").case_no
+    d.lifecycle.enter(no, "plan", "e1")
+    d.lifecycle.open_task(no, "plan", "t-plan")
+    submit(d, link_of(d, "plan", "cs.sh001@dealers.example"), measures="buy back the car",
+           comp_kind_1="buy_back", comp_value_1="150000")
+    assert d.lifecycle.record(no, "plan", "plan-1") == {"next": "approval"}
+    case = d.store.get_case(no)
+    assert [(a.level, a.role) for a in case.approvals] == [(1, "general_manager"), (2, "regional_manager")]
+
+    d.lifecycle.enter(no, "approval", "e2")
+    d.lifecycle.open_task(no, "approval", "t-a1")
+    submit(d, link_of(d, "approval", "gm.sh001@dealers.example"), decision="approve")
+    assert d.lifecycle.record(no, "approval", "approval-2") == {"next": "approval"}
+    d.lifecycle.enter(no, "approval", "e3")
+    d.lifecycle.open_task(no, "approval", "t-a2")
+    submit(d, link_of(d, "approval", "east.region@aurora-motors.example"), decision="reject", comment="too much")
+    assert d.lifecycle.record(no, "approval", "approval-3") == {"next": "plan"}
+
+
+def test_late_approval_escalates_and_the_old_link_stops_working() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "plan", "e1")
+    d.lifecycle.open_task(no, "plan", "t1")
+    submit(d, link_of(d, "plan", "cs.sh001@dealers.example"), measures="free repair", comp_kind_1="free_service",
+           comp_value_1="800")
+    d.lifecycle.record(no, "plan", "plan-1")
+    d.lifecycle.enter(no, "approval", "e2")
+    d.lifecycle.open_task(no, "approval", "t2")
+    old = link_of(d, "approval", "service.sh001@dealers.example")
+    d.clock.set(T0 + timedelta(days=1))
+    d.lifecycle.timer(no, "approval")  # reminder after 1 working day
+    d.clock.set(T0 + timedelta(days=2))
+    d.lifecycle.timer(no, "approval")  # escalation after 2
+    actions = LinkActions(d.lifecycle, d.links)
+    assert actions.show(old).status == 410
+    assert submit(d, link_of(d, "approval", "gm.sh001@dealers.example"), decision="approve") == 200
+
+
+def test_links_refuse_forgery_and_missing_form_token() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "first_contact", "e1")
+    d.lifecycle.open_task(no, "first_contact", "t1")
+    actions = LinkActions(d.lifecycle, d.links)
+    link = link_of(d, "first_contact", "cs.sh001@dealers.example")
+    with pytest.raises(LinkNotFoundError):
+        actions.show(link[:-2] + "xx")
+    with pytest.raises(LinkForbiddenError):
+        actions.submit(link, {"notes": "called"}, RequestMeta())
+    with pytest.raises(LinkForbiddenError):
+        actions.submit(link, {"notes": "called", "form_token": "0" * 64}, RequestMeta())
+    assert d.workflow.completed == []
+    # the table holds only a hash of the link id
+    assert link not in str(d.store.link_table)
+
+
+def test_invalid_form_does_not_burn_the_link() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "first_contact", "e1")
+    d.lifecycle.open_task(no, "first_contact", "t1")
+    actions = LinkActions(d.lifecycle, d.links)
+    link = link_of(d, "first_contact", "cs.sh001@dealers.example")
+    token = actions.show(link).data["form_token"]
+    bad = actions.submit(link, {"form_token": token, "notes": ""}, RequestMeta())
+    assert bad.status == 400 and "notes" in bad.data["errors"]
+    assert actions.submit(link, {"form_token": token, "notes": "called back"}, RequestMeta()).status == 200
+    again = actions.show(link)
+    assert again.status == 410 and again.data["reason"] == "decided"
+
+
+def test_triage_case_goes_to_the_brand_and_gets_a_dealer_at_first_contact() -> None:
+    d = Domain(T0)
+    no = make_case(d, dealer=None, no="AUR-HQ-202611-00001").case_no
+    d.lifecycle.enter(no, "first_contact", "e1")
+    d.lifecycle.open_task(no, "first_contact", "t1")
+    link = link_of(d, "first_contact", "cr.center@aurora-motors.example")
+    actions = LinkActions(d.lifecycle, d.links)
+    token = actions.show(link).data["form_token"]
+    assert actions.submit(link, {"form_token": token, "notes": "called"}, RequestMeta()).status == 400
+    assert actions.submit(link, {"form_token": token, "notes": "called", "dealer": "GZ003"}, RequestMeta()).status == 200
+    d.lifecycle.record(no, "first_contact", "first_contact-1")
+    assert d.store.get_case(no).dealer == "GZ003"
+
+
+def test_survey_reminds_once_then_closes_unrated() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.close(no)
+    d.lifecycle.enter(no, "survey", "e1")
+    d.lifecycle.open_task(no, "survey", "t1")
+    d.clock.set(T0 + timedelta(days=7))  # 5 working days later
+    assert d.lifecycle.timer(no, "survey")["expired"] is False
+    assert d.mailer.to("liu.wei@mail.example")[-1].subject.endswith("提醒：请您评价本次投诉处理")
+    d.clock.set(T0 + timedelta(days=14))
+    assert d.lifecycle.timer(no, "survey")["expired"] is True
+    d.lifecycle.survey_unrated(no)
+    case = d.store.get_case(no)
+    assert case.survey is not None and case.survey.unrated and case.survey.score is None
+
+
+def test_poor_score_reopens_as_level_two_follow_up() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "survey", "e1")
+    d.lifecycle.open_task(no, "survey", "t1")
+    submit(d, link_of(d, "survey", "liu.wei@mail.example"), grade="passable", comment="slow")
+    assert d.lifecycle.record(no, "survey", "survey-1") == {"next": "follow_up"}
+    case = d.store.get_case(no)
+    assert (case.level, case.cycle, case.phase, case.survey.score) == ("II", 2, "follow_up", 65)  # type: ignore[union-attr]
+    assert {m.name for m in case.milestones if m.cycle == 2} == {"first_contact", "preliminary_feedback", "solution"}
