@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install run test lint typecheck unit synth benchmark clean
 
@@ -30,8 +30,8 @@ test: install lint typecheck
 unit: install
 	$(VENV)/bin/pytest tests/unit
 
-synth: install
-	$(PY) -m infra.app
+synth: install  # the CloudFormation template in cdk.out/, offline, with the pinned CDK CLI
+	npx -y aws-cdk@2.1148.1 synth -q -c stage=$(or $(STAGE),dev)
 
 benchmark: install
 	$(PY) -m benchmarks.lifecycles --cases 100
