@@ -117,7 +117,8 @@ class VirtualClock:
     @contextmanager
     def blocked(self) -> Iterator[None]:
         """The calling thread waits on something: if it is an interpreter thread, it is not working."""
-        tracked = isinstance(threading.current_thread(), TrackedThread)
+        current = threading.current_thread()
+        tracked = isinstance(current, TrackedThread) and current.owner is self
         if tracked:
             with self._lock:
                 self._blocked += 1
@@ -131,7 +132,9 @@ class VirtualClock:
 
     def idle(self) -> bool:
         with self._lock:
-            working = self._busy > 0 or self._threads > self._blocked
+            # A waiter whose event was set (or that was woken) has work pending until it runs.
+            pending = any(w.event.is_set() or w.wake.is_set() for w in self._waiters)
+            working = self._busy > 0 or self._threads > self._blocked or pending
             return not working and time.monotonic() - self._last_activity >= QUIET_S
 
     def settle(self, timeout: float = 30.0) -> bool:
@@ -216,40 +219,49 @@ class VirtualClock:
 
 
 class VirtualEvent(threading.Event):
-    """A ``threading.Event`` whose timed waits run on the virtual clock."""
+    """A ``threading.Event`` whose timed waits run on the clock current when it was made
+    (a later runtime in the same process has a clock of its own)."""
 
     clock: VirtualClock | None = None
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.owner = VirtualEvent.clock
+
     def set(self) -> None:
         super().set()
-        if VirtualEvent.clock is not None:
-            VirtualEvent.clock.event_set(self)
+        if self.owner is not None:
+            self.owner.event_set(self)
 
     def wait(self, timeout: float | None = None) -> bool:
-        if VirtualEvent.clock is None:
+        if self.owner is None:
             return super().wait(timeout)
-        return VirtualEvent.clock.wait(self, timeout)
+        return self.owner.wait(self, timeout)
 
 
 class TrackedThread(threading.Thread):
     """An interpreter thread: the clock knows when it runs and when it waits."""
 
     clock: VirtualClock | None = None
+    owner: VirtualClock | None = None
 
     def start(self) -> None:
-        if TrackedThread.clock is not None:
-            TrackedThread.clock.thread_started()
+        self.owner = TrackedThread.clock
+        if self.owner is not None:
+            self.owner.thread_started()
         super().start()
 
     def run(self) -> None:
         try:
             super().run()
         finally:
-            if TrackedThread.clock is not None:
-                TrackedThread.clock.thread_ended()
+            if self.owner is not None:
+                self.owner.thread_ended()
 
     def join(self, timeout: float | None = None) -> None:
-        if TrackedThread.clock is None:
+        current = threading.current_thread()
+        owner = current.owner if isinstance(current, TrackedThread) else None
+        if owner is None:
             return super().join(timeout)
-        with TrackedThread.clock.blocked():
+        with owner.blocked():
             super().join(timeout)

@@ -6,8 +6,10 @@
 2. The in-process Lambda seam: moto's Lambda backend wants Docker; we run the
    function's handler (its ``Handler`` is the import path from the catalog) in this
    process and return the real Lambda error shape, so Retry/Catch see domain errors.
-3. moto defect: ``SendTaskSuccess`` on a token whose wait already timed out is
-   silently accepted (AWS answers ``TaskTimedOut``); we mark the endpoint.
+3. moto defects: ``SendTaskSuccess`` on a token whose wait already timed out is
+   silently accepted (AWS answers ``TaskTimedOut``), and where moto does detect it,
+   it raises ``TaskTimedOut()`` without its required message (a TypeError, an HTTP
+   500). We mark the endpoint and raise the error with its message.
 4. moto defect: ``TMP_THREADS`` keeps every worker thread forever; ``prune_threads``.
 """
 
@@ -77,6 +79,35 @@ def _patch_callback_timeout(callback: Any) -> None:
 
     callback.CallbackEndpoint.wait = wait
     _installed["callback_wait"] = original
+
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api, models
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+    class TaskDoesNotExist(AWSError):
+        TYPE = "TaskDoesNotExist"
+        STATUS = 400
+
+    class InvalidToken(AWSError):
+        TYPE = "InvalidToken"
+        STATUS = 400
+
+    def send_task_success(self: Any, task_token: str, outcome: str) -> None:
+        result = callback.CallbackOutcomeSuccess(callback_id=task_token, output=outcome)
+        for execution in self._get_executions(api.ExecutionStatus.RUNNING):
+            try:
+                if execution.exec_worker.env.callback_pool_manager.notify(callback_id=task_token, outcome=result):
+                    return
+            except callback.CallbackNotifyConsumerError as exc:
+                if isinstance(exc.callback_consumer_error, callback.CallbackConsumerTimeout):
+                    raise TaskTimedOut("Task Timed Out: the task's timeout elapsed") from exc
+                raise TaskDoesNotExist("Task does not exist anymore") from exc
+        raise InvalidToken("Invalid Token: 'Invalid token'")
+
+    models.StepFunctionsParserBackend.send_task_success = send_task_success
 
 
 class LocalLambdaContext:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -107,7 +108,8 @@ def _failed_condition(exc: Exception) -> bool:
     if code == _CONDITION_FAILED:
         return True
     reasons = getattr(exc, "cancellation_reasons", None) or []
-    return any(r is not None and r.code == _CONDITION_FAILED for r in reasons)
+    # Transactions report a reason per item; its code has no "Exception" suffix.
+    return any(r is not None and r.code in (_CONDITION_FAILED, "ConditionalCheckFailed") for r in reasons)
 
 
 class DynamoCaseStore:
@@ -223,7 +225,8 @@ class DynamoCaseStore:
 
     # ----- timeline and messages -------------------------------------------------------------
     def add_event(self, event: TimelineEvent) -> None:
-        Item(f"CASE#{event.case_no}", f"EVT#{iso(event.at)}#{uuid.uuid4().hex[:12]}",
+        # Many events share a (virtual) second: the nanosecond counter keeps their order.
+        Item(f"CASE#{event.case_no}", f"EVT#{iso(event.at)}#{time.time_ns():020d}#{uuid.uuid4().hex[:6]}",
              doc=event.model_dump_json()).save(condition=Item.pk.does_not_exist())
 
     def events(self, case_no: str) -> list[TimelineEvent]:

@@ -54,22 +54,22 @@ class Forwarded:
 
 @dataclass(frozen=True)
 class ParsedMail:
-    message_id: str | None
+    message_id: str | None  # ids without <>
     in_reply_to: list[str]
     references: list[str]
-    subject: str
+    subject: str  # decoded, whitespace normalised
     from_name: str | None
-    from_address: str | None
-    to: list[str]
+    from_address: str | None  # lower case; the envelope sender when From has none
+    to: list[str]  # lower-case addresses
     cc: list[str]
-    date: datetime
-    text: str
+    date: datetime  # aware UTC; the receive time when Date is missing or unreadable
+    text: str  # text/plain preferred, else the HTML as text; attached originals appended
     html: str | None
-    attachments: list[Attachment]
-    headers: dict[str, str]
+    attachments: list[Attachment]  # names decoded and made safe
+    headers: dict[str, str]  # lower-case name -> first value, decoded
     kind: MailKind
-    forwarded: Forwarded | None
-    warnings: list[str]
+    forwarded: Forwarded | None  # only for normal mail
+    warnings: list[str]  # what could not be read exactly
 
 
 # --- charsets -------------------------------------------------------------------------
@@ -77,9 +77,7 @@ class ParsedMail:
 # Labels that mail clients put on bytes of a wider charset: GB2312 mail routinely holds
 # GBK characters (喆 is 0x86B4), Big5 mail holds HKSCS ones.
 _WIDER_CHARSET = {"gb2312": "gb18030", "gbk": "gb18030", "big5": "big5hkscs"}
-_LABEL_ALIASES = {"x-gbk": "gbk", "x-big5": "big5", "csgb2312": "gb2312", "gb_2312-80": "gb2312"}
-# Tried in this order when the label is missing or wrong.
-_FALLBACK_CHARSETS = ("utf-8", "gb18030", "big5hkscs")
+_LABEL_ALIASES = {"x-gbk": "gbk", "x-big5": "big5", "csgb2312": "gb2312", "gb_2312-80": "gb2312"}  # unknown to Python
 _REPAIR = "complaints.legacy-cjk"
 
 
@@ -127,11 +125,11 @@ def _single_byte(codec: str) -> bool:
 
 
 def _mostly_utf8(data: bytes) -> bool:
-    """UTF-8 with a few foreign bytes (repair them) rather than another charset altogether."""
+    """UTF-8 with a few foreign bytes (repair them) rather than another charset altogether:
+    legacy CJK text read as UTF-8 has fewer valid multi-byte bytes than invalid ones."""
     text = data.decode("utf-8", "replace")
-    bad = text.count("\ufffd")
-    good = sum(1 for ch in text if not ch.isascii()) - bad
-    return good >= 4 * bad
+    valid = len(re.sub(r"[\x00-\x7f\ufffd]", "", text).encode("utf-8"))
+    return valid >= 3 * text.count("\ufffd")
 
 
 _ASCII_BYTES = bytes(range(0x80))
@@ -281,9 +279,12 @@ def _addresses(value: str | None, warnings: list[str]) -> list[tuple[str | None,
     raw = _unfold(_raw_text(value, warnings))
     try:
         pairs = email.utils.getaddresses([raw])
-    except Exception:  # a malformed address header must not lose the mail
+    except Exception:  # noqa: BLE001 - a malformed address header must not lose the mail
         pairs = []
-    found = [(_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().lower()) for name, addr in pairs if "@" in addr]
+    found = [
+        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().lower())
+        for name, addr in pairs if "@" in addr
+    ]
     if not found:
         found = [(None, addr.lower()) for addr in _ADDRESS.findall(raw)]
     return found
@@ -312,19 +313,20 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _mime(value: str | None) -> Message:
+def _mime(value: str, warnings: list[str]) -> Message:
     """A compat32 message holding one MIME header, for parameter parsing that never raises
     (RFC 2231 values come back as (charset, language, text) tuples)."""
     shim = Message()
-    if value is not None:
-        shim["Content-Type"] = _unfold(value)
+    shim["Content-Type"] = _unfold(_raw_text(value, warnings))
     return shim
 
 
 def _param(value: str | None, name: str, warnings: list[str]) -> str | None:
+    if value is None:
+        return None
     try:
-        param = _mime(value).get_param(name)
-    except Exception:  # parameter parsing of a malformed header
+        param = _mime(value, warnings).get_param(name)
+    except Exception:  # noqa: BLE001 - parameter parsing of a malformed header
         return None
     if isinstance(param, tuple):  # RFC 2231: charset'language'percent-encoded
         charset, _, text = param
@@ -339,8 +341,8 @@ def _content_type(part: Message) -> str:
     if value is None:
         return "text/plain"
     try:
-        return _mime(value).get_content_type()
-    except Exception:  # a Content-Type no parser accepts is read as plain text
+        return _mime(value, []).get_content_type()
+    except Exception:  # noqa: BLE001 - a Content-Type no parser accepts is read as plain text
         return "text/plain"
 
 
@@ -388,18 +390,18 @@ class _HtmlText(HTMLParser):
             self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
 
 
-def html_to_text(markup: str) -> str:
+def _html_text(markup: str) -> str:
     """Plain text of an HTML body, for classification and for people reading the case."""
     parser = _HtmlText()
     try:
         parser.feed(markup)
         parser.close()
         text = "".join(parser.parts)
-    except Exception:  # html.parser is lenient, but a body must never be lost to it
+    except Exception:  # noqa: BLE001 - html.parser is lenient, but a body must never be lost to it
         text = unescape(re.sub(r"<[^>]*>", " ", markup))
     if not text.strip() and markup.strip():
         text = unescape(re.sub(r"<[^>]*>", " ", markup))
-    return _clean_text(text)
+    return _clean_text("\n".join(line.strip() for line in text.split("\n")))
 
 
 def _clean_text(text: str) -> str:
@@ -431,6 +433,7 @@ _MAX_DEPTH = 20
 
 
 def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, in_report: bool, depth: int) -> None:
+    """Sort a MIME part into body text, attachments and attached originals."""
     if depth > _MAX_DEPTH:
         warnings.append("MIME nesting too deep; inner parts skipped")
         return
@@ -449,22 +452,21 @@ def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, i
                 for child in children:
                     _walk(child, content, warnings, top=False, in_report=report, depth=depth + 1)
             return
-    if ctype == "message/delivery-status":
-        content.delivery_report = True
-        return
     disposition = _raw_header(part, "content-disposition")
     filename = _param(disposition, "filename", warnings) or _param(_raw_header(part, "content-type"), "name", warnings)
     is_attachment = not top and (filename is not None or _disposition(disposition) == "attachment")
     if ctype in ("text/plain", "text/html") and not is_attachment:
         data = part.get_payload(decode=True)
-        text = _decode(data if isinstance(data, bytes) else b"", _param(_raw_header(part, "content-type"), "charset", warnings), warnings)
+        charset = _param(_raw_header(part, "content-type"), "charset", warnings)
+        text = _decode(data if isinstance(data, bytes) else b"", charset, warnings)
         (content.plain if ctype == "text/plain" else content.html).append(text)
         return
-    if ctype in ("message/rfc822", "message/global") and isinstance(payload, list) and payload:
-        inner = payload[0]
-        if isinstance(inner, Message) and not in_report:
-            content.originals.append(inner)
-        data = _message_bytes(inner) if isinstance(inner, Message) else b""
+    if ctype.startswith("message/") and isinstance(payload, list):
+        inner = [message for message in payload if isinstance(message, Message)]
+        if ctype in ("message/rfc822", "message/global") and inner and not in_report:
+            content.originals.append(inner[0])  # in a report it is our own mail returned
+        content.delivery_report |= ctype == "message/delivery-status"
+        data = b"".join(_message_bytes(message) for message in inner)
     else:
         decoded = part.get_payload(decode=True)
         data = decoded if isinstance(decoded, bytes) else b""
@@ -493,7 +495,7 @@ def _disposition(value: str | None) -> str | None:
 def _message_bytes(msg: Message) -> bytes:
     try:
         return msg.as_bytes(policy=email.policy.compat32)
-    except Exception:  # re-serialising a broken original; the raw mail is kept elsewhere
+    except Exception:  # noqa: BLE001 - re-serialising a broken original; the raw mail is kept elsewhere
         return b""
 
 
@@ -507,7 +509,8 @@ def _safe_filename(name: str, content_type: str, index: int) -> str:
         stem, dot, ext = name.rpartition(".")
         name = stem[: 150 - len(ext) - 1] + dot + ext if dot and len(ext) <= 10 else name[:150]
     if not name:
-        name = f"attachment-{index}{mimetypes.guess_extension(content_type) or '.bin'}"
+        extension = mimetypes.guess_extension(content_type) or (".txt" if content_type.startswith("text/") else ".bin")
+        name = f"attachment-{index}{extension}"
     return name
 
 
@@ -525,7 +528,9 @@ _BOUNCE_SUBJECT = re.compile(
 )
 
 
-def _kind(headers: dict[str, str], subject: str, sender: str | None, ctype: str, report_type: str | None, delivery_report: bool) -> MailKind:
+def _kind(
+    headers: dict[str, str], subject: str, sender: str | None, ctype: str, report_type: str | None, delivery_report: bool,
+) -> MailKind:
     """Mail no person wrote to us must never open a case or be answered (mail loops)."""
     daemon = (sender or "").split("@")[0] in ("mailer-daemon", "postmaster") or headers.get("return-path") == "<>"
     if ctype == "multipart/report" and report_type == "delivery-status":
@@ -551,12 +556,12 @@ def _kind(headers: dict[str, str], subject: str, sender: str | None, ctype: str,
 
 # A line that opens a forwarded original for certain...
 _FORWARD_MARKER = re.compile(
-    r"[-_=*\s]*(?:-+\s*)?(?:begin forwarded message|forwarded message|转发的邮件|转发邮件信息|转发邮件|已转发邮件|轉寄郵件|轉發的郵件|轉寄的郵件)\s*[:：]?[-_=*\s]*",
+    r"[-_=*\s>]*(?:begin forwarded message|forwarded message|转发的邮件|转发邮件信息|转发邮件|已转发邮件|轉寄郵件|轉發的郵件|轉寄的郵件)\s*[:：]?[-_=*\s]*",
     re.IGNORECASE,
 )
 # ...and one that opens either a forwarded original or a quoted reply.
-_ORIGINAL_MARKER = re.compile(r"[-_=*\s]*(?:original message|原始邮件|原始郵件|原邮件|原郵件)[-_=*\s]*|_{10,}", re.IGNORECASE)
-_FIELD_LINE = re.compile(r"^\s*\**\s*([^:：]{1,12}?)\s*\**\s*[:：]\s*(.*)$")
+_ORIGINAL_MARKER = re.compile(r"[-_=*\s>]*(?:original message|原始邮件|原始郵件|原邮件|原郵件)[-_=*\s]*|_{10,}", re.IGNORECASE)
+_FIELD_LINE = re.compile(r"^[\s>]*\**\s*([^:：]{1,12}?)\s*\**\s*[:：]\s*(.*)$")
 _FORWARD_FIELDS = {
     "from": "from", "发件人": "from", "發件人": "from", "寄件者": "from", "寄件人": "from",
     "subject": "subject", "主题": "subject", "主題": "subject", "主旨": "subject",
@@ -662,7 +667,7 @@ def _read(msg: Message, warnings: list[str], depth: int = 0) -> _Read:
     _walk(msg, content, warnings, top=True, in_report=False, depth=depth)
     plain = _clean_text("\n\n".join(t for t in content.plain if t.strip()))
     markup = "\n".join(content.html) or None
-    text = plain or (html_to_text(markup) if markup else "")
+    text = plain or (_html_text(markup) if markup else "")
     originals = [_read(original, warnings, depth + 1) for original in content.originals]
     for inner in originals:
         name, address = inner.sender
@@ -693,7 +698,7 @@ def parse_mail(raw: bytes, *, received_at: datetime, envelope_from: str | None =
     warnings: list[str] = []
     try:
         return _parse(raw, received_at, envelope_from, warnings)
-    except Exception as exc:  # a complaint must never be lost to a parser bug: keep its words
+    except Exception as exc:  # noqa: BLE001 - a complaint must never be lost to a parser bug: keep its words
         warnings.append(f"message not parseable ({type(exc).__name__}); raw text kept")
         return ParsedMail(
             message_id=None, in_reply_to=[], references=[], subject="", from_name=None,
@@ -706,7 +711,7 @@ def parse_mail(raw: bytes, *, received_at: datetime, envelope_from: str | None =
 def _parse(raw: bytes, received_at: datetime, envelope_from: str | None, warnings: list[str]) -> ParsedMail:
     try:
         msg: Message = email.message_from_bytes(raw, policy=email.policy.default)
-    except Exception:  # the default policy parses Content-Type while building the tree
+    except Exception:  # noqa: BLE001 - the default policy parses Content-Type while building the tree
         warnings.append("parsed with the compat32 policy")
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     read = _read(msg, warnings)
@@ -718,7 +723,8 @@ def _parse(raw: bytes, received_at: datetime, envelope_from: str | None, warning
     cc = [addr for _, addr in _addresses(_raw_header(msg, "cc"), warnings)]
     ctype = _content_type(msg)
     report_type = _param(_raw_header(msg, "content-type"), "report-type", warnings)
-    kind = _kind(read.headers, read.subject, address, ctype, (report_type or "").lower() or None, read.content.delivery_report)
+    report = (report_type or "").lower() or None
+    kind = _kind(read.headers, read.subject, address, ctype, report, read.content.delivery_report)
     message_id = _message_ids(_raw_header(msg, "message-id"))
     return ParsedMail(
         message_id=message_id[0] if message_id else None,

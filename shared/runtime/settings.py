@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     brand_id: str = "aurora"  # the tenant a single-brand deployment serves by default
     # HMAC key for link form tokens: required, never in the repo (the stack passes it from a
     # secret; the local runtime makes a fresh one per run).
-    link_secret: str = Field(min_length=32)
+    link_secret: str | None = Field(default=None, min_length=32)
     dynamodb_endpoint: str | None = None
 
 

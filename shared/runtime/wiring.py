@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.complaints.actions import LinkActions
 from shared.complaints.clock import Clock, SystemClock
+from shared.complaints.errors import ConfigurationError
 from shared.complaints.intake import Intake
 from shared.complaints.lifecycle import Lifecycle
 from shared.complaints.links import LinkService
@@ -58,6 +59,8 @@ def _build() -> Services:
     blobs: BlobStore = _overrides.get("blobs") or S3BlobStore(s.raw_bucket, s.region)
     mailer: Mailer = _overrides.get("mailer") or SesMailer(s.region)
     workflow: Workflow = _overrides.get("workflow") or StepFunctionsWorkflow(s.state_machine_arn, s.region)
+    if not s.link_secret:
+        raise ConfigurationError("COMPLAINTS_LINK_SECRET is not set: links cannot be signed")
     links = LinkService(store, clock, s.link_secret, s.public_base_url)
     notifier = Notifier(store, mailer, clock)
     lifecycle = Lifecycle(store, workflow, clock, links, notifier)

@@ -1,0 +1,225 @@
+"""Which dealer a complaint belongs to (policy.md §2): the dealer address it was sent to,
+then a dealer code, name or city in the text, then the servicing dealer of a known
+vehicle (VIN or plate), else nobody: the brand CR center's triage queue.
+
+Text evidence is weighed, not just found: a dealer's code or full name outweighs its
+district, which outweighs a bare city, so a city in a forwarder's signature or a place the
+customer passed through cannot beat a named dealer. A plate's province prefix (沪, 粤) is
+not a city.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .classify import fold
+
+
+class DealerInfo(Protocol):
+    """What routing reads of a dealer (``tenant.Dealer`` has it)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def name_zh(self) -> str | None: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def city_zh(self) -> str | None: ...
+    @property
+    def address(self) -> str: ...
+
+
+class VehicleInfo(Protocol):
+    """A vehicle record as intake reads it (``tenant.Vehicle`` has it)."""
+
+    @property
+    def vin(self) -> str: ...
+    @property
+    def plate(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def serviced_by(self) -> str | None: ...
+
+
+# find_vehicle(vin, plate): the brand's vehicle record, if it has one.
+VehicleLookup = Callable[[str | None, str | None], VehicleInfo | None]
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    vins: list[str]
+    plates: list[str]
+    case_numbers: list[str]
+    dealer_codes: list[str]
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    dealer: str | None  # None: the brand's triage queue
+    reason: str
+    vin: str | None  # of the known vehicle, else the first VIN written
+    plate: str | None
+
+
+# ISO 3779: 17 characters without I, O, Q; the last four are digits.
+_VIN = re.compile(r"(?<![A-Z0-9])[A-HJ-NPR-Z0-9]{13}[0-9]{4}(?![A-Z0-9])")
+# Mainland plates: province, issuing-office letter, five characters (six for new-energy).
+_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+_PLATE = re.compile(rf"([{_PROVINCES}])\s?([A-HJ-NP-Z])[\s·•.\-]?([A-HJ-NP-Z0-9]{{5,6}})(?![A-Z0-9])")
+_LINK = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+
+# How much a mention says about the dealer meant.
+_CODE, _NAME, _NAME_CORE, _DISTRICT, _CITY = 5, 5, 4, 3, 1
+
+
+def extract_identifiers(text: str, case_prefix: str, dealer_codes: Iterable[str] = ()) -> Identifiers:
+    """VINs, plates, case numbers and (the tenant's own) dealer codes in a text, in the
+    order written, each once, normalised (upper case, no separators in plates)."""
+    folded = fold(text).upper()
+    vins = [v for v in _VIN.findall(folded) if re.search("[A-Z]", v)]
+    plates = ["".join(parts) for parts in _PLATE.findall(folded)]
+    case = re.compile(rf"(?<![A-Z0-9]){re.escape(case_prefix.upper())}-[A-Z0-9]{{2,10}}-\d{{6}}-\d{{3,6}}(?!\d)")
+    first_seen: dict[str, int] = {}
+    for code in dealer_codes:
+        if found := re.search(rf"(?<![A-Z0-9]){re.escape(code.upper())}(?![A-Z0-9])", folded):
+            first_seen[code.upper()] = found.start()
+    return Identifiers(
+        vins=_unique(vins),
+        plates=_unique(plates),
+        case_numbers=_unique(case.findall(folded)),
+        dealer_codes=sorted(first_seen, key=first_seen.__getitem__),
+    )
+
+
+def route(
+    *,
+    recipients: list[str],
+    text: str,
+    dealers: Sequence[DealerInfo],
+    brand_addresses: list[str],
+    case_prefix: str,
+    find_vehicle: VehicleLookup,
+) -> RouteResult:
+    """The dealer a complaint mail belongs to, and why."""
+    ids = extract_identifiers(text, case_prefix, [d.code for d in dealers])
+    vehicle = _known_vehicle(ids, find_vehicle)
+    vin = vehicle.vin if vehicle else next(iter(ids.vins), None)
+    plate = (vehicle.plate if vehicle else None) or next(iter(ids.plates), None)
+
+    def result(dealer: str | None, reason: str) -> RouteResult:
+        return RouteResult(dealer=dealer, reason=reason, vin=vin, plate=plate)
+
+    sent_to = _by_recipient(recipients, dealers, brand_addresses)
+    if sent_to:
+        return result(*sent_to)
+    named, why = _by_text(text, dealers, ids)
+    if named:
+        return result(named, why)
+    codes = {d.code for d in dealers}
+    if vehicle and vehicle.serviced_by in codes:
+        return result(vehicle.serviced_by, f"known vehicle (VIN …{vehicle.vin[-6:]}) is serviced by {vehicle.serviced_by}")
+    reasons = ["no dealer address, dealer name or city, or known vehicle", why]
+    return result(None, "; ".join(r for r in reasons if r) + ": brand triage")
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _known_vehicle(ids: Identifiers, find_vehicle: VehicleLookup) -> VehicleInfo | None:
+    for vin in ids.vins:
+        if found := find_vehicle(vin, None):
+            return found
+    for plate in ids.plates:
+        if found := find_vehicle(None, plate):
+            return found
+    return None
+
+
+def _by_recipient(recipients: list[str], dealers: Sequence[DealerInfo], brand_addresses: list[str]) -> tuple[str, str] | None:
+    """A dealer's own complaint address, or a brand address tagged with a dealer code
+    (kefu+sh001@…), among the recipients."""
+    by_address = {d.address.lower(): d.code for d in dealers}
+    by_code = {d.code.lower(): d.code for d in dealers}
+    brand = {a.lower() for a in brand_addresses}
+    for recipient in recipients:
+        local, _, domain = recipient.strip().lower().partition("@")
+        base, _, tag = local.partition("+")
+        address = f"{base}@{domain}"
+        if address in by_address:
+            return by_address[address], f"sent to the dealer address {address}"
+        if tag in by_code and address in brand:
+            return by_code[tag], f"sent to the brand address {address} tagged {tag}"
+    return None
+
+
+def _by_text(text: str, dealers: Sequence[DealerInfo], ids: Identifiers) -> tuple[str | None, str]:
+    """The dealer with the strongest mention in the text and why, or None and why not."""
+    folded = _LINK.sub(" ", fold(text))
+    best: dict[str, tuple[int, int, str]] = {}  # code -> (weight, mentions, what)
+    for code in ids.dealer_codes:
+        best[code] = (_CODE, 1, f"dealer code {code}")
+    for dealer in dealers:
+        for phrase, weight, what in _phrases(dealer, dealers):
+            mentions = len(re.findall(_bounded(phrase), folded))
+            if mentions and (weight, mentions) > best.get(dealer.code, (0, 0, ""))[:2]:
+                best[dealer.code] = (weight, mentions, what)
+    if not best:
+        return None, ""
+    ranked = sorted(best.items(), key=lambda item: item[1][:2], reverse=True)
+    (code, (weight, mentions, what)), rest = ranked[0], ranked[1:]
+    if rest and rest[0][1][:2] == (weight, mentions):
+        tied = ", ".join(c for c, (w, m, _) in ranked if (w, m) == (weight, mentions))
+        return None, f"the text names several dealers equally ({tied})"
+    return code, f"{what} in the text"
+
+
+def _bounded(phrase: str) -> str:
+    """Latin-script phrases match whole words; Chinese ones anywhere."""
+    if re.search("[a-z]", phrase):
+        return rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z])"
+    return re.escape(phrase)
+
+
+def _common_prefix(names: list[str]) -> str:
+    first, last = min(names), max(names)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    return first[:size]
+
+
+def _phrases(dealer: DealerInfo, dealers: Sequence[DealerInfo]) -> list[tuple[str, int, str]]:
+    """Folded phrases naming a dealer, with their weight and what they are: its name; its
+    name without what all dealers' names share (极光…4S店, Aurora … 4S); that without its
+    city, the district; its city."""
+    found: list[tuple[str, int, str]] = []
+    names_zh = [fold(d.name_zh) for d in dealers if d.name_zh]
+    if dealer.name_zh:
+        name_zh = fold(dealer.name_zh)
+        found.append((name_zh, _NAME, f"dealer name {dealer.name_zh}"))
+        if len(names_zh) > 1:
+            prefix = _common_prefix(names_zh)
+            suffix = _common_prefix([n[::-1] for n in names_zh])[::-1]
+            core = name_zh[len(prefix) : len(name_zh) - len(suffix)]
+            district = core.removeprefix(fold(dealer.city_zh or ""))
+            found += [(core, _NAME_CORE, f"dealer {core}"), (district, _DISTRICT, f"district {district}")]
+    name = fold(dealer.name)
+    found.append((name, _NAME, f"dealer name {dealer.name}"))
+    words = name.split()
+    shared = set.intersection(*(set(fold(d.name).split()) for d in dealers)) if len(dealers) > 1 else set()
+    core_words = [w for w in words if w not in shared]
+    city_words = fold(dealer.city).split()
+    core, district = " ".join(core_words), " ".join(w for w in core_words if w not in city_words)
+    found += [(core, _NAME_CORE, f"dealer {core}"), (district, _DISTRICT, f"district {district}")]
+    cities = [fold(dealer.city), fold(dealer.city_zh or "")]
+    found = [entry for entry in found if entry[0] not in cities]  # a bare city stays weak
+    found += [(city, _CITY, f"city {city}") for city in cities]
+    return [entry for entry in found if len(entry[0].strip()) >= 2]

@@ -1,0 +1,113 @@
+"""Each change the local runtime makes to moto, tested on its own (local-engine.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from infra.local.moto_patches import prune_threads
+from infra.local.runtime import ACCOUNT, LocalRuntime
+from tests.conftest import wait_until
+
+
+def _machine(runtime: LocalRuntime, name: str, definition: dict[str, Any]) -> str:
+    sfn = boto3.client("stepfunctions", region_name=runtime.region)
+    arn: str = sfn.create_state_machine(name=name, definition=json.dumps(definition), type="STANDARD",
+                                        roleArn=f"arn:aws:iam::{ACCOUNT}:role/complaints-local-states")["stateMachineArn"]
+    return arn
+
+
+def _fn(runtime: LocalRuntime) -> str:
+    return f"arn:aws:lambda:{runtime.region}:{ACCOUNT}:function:complaints-local-human_task"
+
+
+def _run(runtime: LocalRuntime, arn: str, name: str, payload: dict[str, Any]) -> str:
+    sfn = boto3.client("stepfunctions", region_name=runtime.region)
+    execution: str = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))["executionArn"]
+    return execution
+
+
+def _status(runtime: LocalRuntime, execution: str) -> dict[str, Any]:
+    result: dict[str, Any] = boto3.client("stepfunctions", region_name=runtime.region).describe_execution(
+        executionArn=execution)
+    return result
+
+
+def test_callback_timeout_fires_at_the_virtual_deadline(manual_runtime: LocalRuntime, monkeypatch: Any) -> None:
+    monkeypatch.setattr("shared.complaints.lifecycle.Lifecycle.open_task", lambda *a, **k: None)
+    arn = _machine(manual_runtime, "timeout-test", {"StartAt": "Wait", "States": {
+        "Wait": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                 "Parameters": {"FunctionName": _fn(manual_runtime),
+                                "Payload": {"case_no": "x", "step": "first_contact", "token.$": "$$.Task.Token"}},
+                 "TimeoutSeconds": 86400,
+                 "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "TimedOut"}], "End": True},
+        "TimedOut": {"Type": "Succeed"}}})
+    execution = _run(manual_runtime, arn, "t1", {})
+    assert manual_runtime.clock.settle()
+    manual_runtime.clock.advance(86399)
+    assert manual_runtime.clock.settle()
+    assert _status(manual_runtime, execution)["status"] == "RUNNING"
+    manual_runtime.clock.advance(1)
+    wait_until(lambda: _status(manual_runtime, execution)["status"] == "SUCCEEDED", 10)
+
+
+def test_wait_state_runs_on_the_virtual_clock(warp_runtime: LocalRuntime) -> None:
+    arn = _machine(warp_runtime, "wait-test", {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 3 * 86400, "End": True}}})
+    before = warp_runtime.clock.now()
+    execution = _run(warp_runtime, arn, "w1", {})
+    wait_until(lambda: _status(warp_runtime, execution)["status"] == "SUCCEEDED", 10)
+    assert warp_runtime.clock.now() - before >= timedelta(days=3)
+
+
+def test_handler_errors_reach_catch_under_their_domain_name(manual_runtime: LocalRuntime) -> None:
+    arn = _machine(manual_runtime, "error-test", {"StartAt": "Call", "States": {
+        "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                 "Parameters": {"FunctionName": _fn(manual_runtime).replace("human_task", "workflow"),
+                                "Payload": {"action": "no-such-action"}},
+                 "Catch": [{"ErrorEquals": ["InvalidInputError"], "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Succeed"}}})
+    execution = _run(manual_runtime, arn, "e1", {})
+    wait_until(lambda: _status(manual_runtime, execution)["status"] == "SUCCEEDED", 10)
+
+
+def test_late_task_success_is_refused_as_in_aws(manual_runtime: LocalRuntime, monkeypatch: Any) -> None:
+    tokens: list[str] = []
+    monkeypatch.setattr("shared.complaints.lifecycle.Lifecycle.open_task",
+                        lambda self, case_no, step, token: tokens.append(token))
+    arn = _machine(manual_runtime, "late-test", {"StartAt": "Wait", "States": {
+        "Wait": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                 "Parameters": {"FunctionName": _fn(manual_runtime),
+                                "Payload": {"case_no": "x", "step": "plan", "token.$": "$$.Task.Token"}},
+                 "TimeoutSeconds": 60, "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Later"}], "End": True},
+        "Later": {"Type": "Wait", "Seconds": 3600, "End": True}}})
+    execution = _run(manual_runtime, arn, "l1", {})
+    assert manual_runtime.clock.settle()
+    manual_runtime.clock.advance(61)
+    assert manual_runtime.clock.settle()
+    assert _status(manual_runtime, execution)["status"] == "RUNNING"  # still running, past the task
+    sfn = boto3.client("stepfunctions", region_name=manual_runtime.region)
+    with pytest.raises(ClientError) as err:
+        sfn.send_task_success(taskToken=tokens[0], output="{}")
+    assert err.value.response["Error"]["Code"] == "TaskTimedOut", err.value.response
+
+
+def test_finished_worker_threads_are_pruned(warp_runtime: LocalRuntime) -> None:
+    from moto.stepfunctions.parser import utils
+
+    arn = _machine(warp_runtime, "prune-test", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    before = set(map(id, utils.TMP_THREADS))
+    for i in range(5):
+        execution = _run(warp_runtime, arn, f"p{i}", {})
+        wait_until(lambda ex=execution: _status(warp_runtime, ex)["status"] == "SUCCEEDED", 10)  # type: ignore[misc]
+    ours = [t for t in utils.TMP_THREADS if id(t) not in before]
+    assert len(ours) >= 5
+    wait_until(lambda: not any(t.is_alive() for t in ours), 10)
+    prune_threads()
+    assert not any(t in utils.TMP_THREADS for t in ours)
+    assert all(t.is_alive() for t in utils.TMP_THREADS)

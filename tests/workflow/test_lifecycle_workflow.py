@@ -1,0 +1,113 @@
+"""The ASL file on the local runtime, warp clock: whole lifecycles, driven by personas
+who answer the mails the system sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.local.http import recipients_of
+from infra.local.outbox import SentMail
+from infra.local.personas import Personas, happy_path
+from infra.local.runtime import LocalRuntime
+from shared.runtime.wiring import services
+from tests.conftest import finished, sample, wait_until
+
+
+def register(runtime: LocalRuntime, name: str) -> str:
+    raw = sample(name)
+    result = runtime.deliver(raw, recipients_of(raw))
+    assert result["disposition"] == "new_case", result
+    return str(result["case_no"])
+
+
+def case_json(case_no: str) -> Any:
+    return services().store.get_case(case_no)
+
+
+def test_happy_path_ends_closed_and_surveyed(warp_runtime: LocalRuntime) -> None:
+    people = Personas(warp_runtime, happy_path())
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no))
+    assert warp_runtime.execution(no)["status"] == "SUCCEEDED"
+    case = case_json(no)
+    assert case.phase == "closed" and case.survey.score == 95
+    assert all(m.met_at for m in case.milestones), case.milestones
+    assert case.on_time
+    assert all(c.status == 200 for c in people.clicks if c.outcome != "decided")
+    kinds = [m.mail.subject for m in warp_runtime.outbox.for_case(no)]
+    assert any("紧急" in s for s in kinds)  # critical: GM and brand told at once
+    steps = [s for s in (c.step for c in people.clicks)]
+    assert steps == ["first_contact", "investigation", "plan", "approval", "customer_reply", "carry_out", "survey"], (
+        people.clicks, [(m.mail.to, m.mail.subject, m.mail.links) for m in warp_runtime.outbox.for_case(no)])
+
+
+def test_rejected_plan_is_revised_and_approved(warp_runtime: LocalRuntime) -> None:
+    decisions = iter(["reject", "approve"])
+    personas = happy_path()
+    personas["approval"] = lambda m: {"decision": next(decisions), "comment": "Add a loan car, please."}
+    people = Personas(warp_runtime, personas)
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no))
+    case = case_json(no)
+    assert case.phase == "closed" and case.plan.revision == 2
+    assert [(a.plan_revision, a.decision) for a in case.approvals] == [(1, "reject"), (2, "approve")]
+    revision_mail = [m for m in warp_runtime.outbox.for_case(no) if "Add a loan car" in m.mail.text]
+    assert revision_mail and "cs.sh001@dealers.example" in revision_mail[0].mail.to
+    assert [c.step for c in people.clicks].count("plan") == 2
+
+
+def test_silent_cs_head_is_warned_then_escalated_up_the_ladder(warp_runtime: LocalRuntime) -> None:
+    acted: list[str] = []
+
+    def first_contact(m: SentMail) -> dict[str, Any] | None:
+        # The CS head ignores everything; the GM acts when the escalation reaches him.
+        if "gm.hz005@dealers.example" in m.mail.to:
+            acted.append("gm")
+            return {"notes": "GM called the customer himself."}
+        return None
+
+    personas = happy_path()
+    personas["first_contact"] = first_contact
+    people = Personas(warp_runtime, personas)
+    no = register(warp_runtime, "p27_oddly_folded_headers_en_hz005.eml")
+    wait_until(finished(warp_runtime, no), timeout=60)
+    subjects = [(m.mail.to[0], m.mail.subject) for m in warp_runtime.outbox.for_case(no)]
+    warnings = [s for s in subjects if "Reminder" in s[1] or "即将超时" in s[1]]
+    escalations = [to for to, s in subjects if "Escalated" in s or "超时升级" in s]
+    assert warnings and warnings[0][0].startswith("cs.")
+    assert escalations[:2] == ["service.hz005@dealers.example", "gm.hz005@dealers.example"]
+    case = case_json(no)
+    assert case.milestone("first_contact", 1).breached
+    assert not case.on_time
+    assert acted == ["gm"] and [c.status for c in people.clicks if c.step == "first_contact"] == [200]
+
+
+def test_poor_survey_opens_a_level_two_follow_up(warp_runtime: LocalRuntime) -> None:
+    scores = iter([65, 90])
+    personas = happy_path()
+    personas["survey"] = lambda m: {"score": next(scores), "comment": "Still not fixed properly."}
+    people = Personas(warp_runtime, personas)
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no), timeout=120)
+    case = case_json(no)
+    assert case.level == "II" and case.cycle == 2 and case.follow_ups == 1
+    assert case.phase == "closed" and case.survey.score == 90
+    assert [c.step for c in people.clicks].count("follow_up") == 1
+    assert {m.name for m in case.milestones if m.cycle == 2} == {"first_contact", "preliminary_feedback", "result"}
+
+
+def test_unexpected_error_parks_the_case_in_needs_attention(warp_runtime: LocalRuntime, monkeypatch: Any) -> None:
+    from shared.complaints.lifecycle import Lifecycle
+
+    def broken(self: Lifecycle, case_no: str) -> dict[str, Any]:
+        raise KeyError("simulated defect")
+
+    monkeypatch.setattr(Lifecycle, "triage", broken)
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no))
+    execution = warp_runtime.execution(no)
+    assert execution["status"] == "FAILED" and execution.get("error") == "CaseNeedsAttention"
+    case = case_json(no)
+    assert case.phase == "needs_attention" and "KeyError" in case.attention_reason
+    alert = warp_runtime.outbox.all()[-1].mail
+    assert alert.to == ["cr.center@aurora-motors.example"] and "需人工处理" in alert.subject
