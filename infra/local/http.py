@@ -111,21 +111,21 @@ class LocalHttpServer:
             return
         body = req.rfile.read(length) if length else b""
         try:
-            with self.runtime.clock.busy():
-                if path.startswith("/a/"):
+            if path.startswith("/a/"):
+                with self.runtime.clock.busy():  # a person acting: warp waits for them
                     self._lambda(req, method, body, "link_actions", None)
-                elif path.startswith("/api/"):
-                    claims = self._claims(req)
-                    if claims is None:
-                        self._json(req, 401, {"message": "Unauthorized"})
-                    else:
-                        self._lambda(req, method, body, "staff_api", claims)
-                elif path.startswith("/_local/"):
-                    self._local(req, method, path, body)
-                elif path == "/":
-                    self._send(req, 200, "text/html; charset=utf-8", self._index().encode())
+            elif path.startswith("/api/"):
+                claims = self._claims(req)
+                if claims is None:
+                    self._json(req, 401, {"message": "Unauthorized"})
                 else:
-                    self._json(req, 404, {"message": "Not Found"})
+                    self._lambda(req, method, body, "staff_api", claims)
+            elif path.startswith("/_local/"):
+                self._local(req, method, path, body)
+            elif path == "/":
+                self._send(req, 200, "text/html; charset=utf-8", self._index().encode())
+            else:
+                self._json(req, 404, {"message": "Not Found"})
         except LocalInvocationError as exc:
             self._json(req, 502, {"message": "handler failed", "error": exc.payload.get("errorType")})
 
@@ -167,6 +167,7 @@ class LocalHttpServer:
             self._json(req, 200, self._clock())
         elif path == "/_local/clock" and method == "POST":
             data = json.loads(body or b"{}")
+            self.runtime.clock.settle(10)  # what was already under way happens before time moves
             try:
                 if "advance_hours" in data:
                     self.runtime.clock.advance(float(data["advance_hours"]) * 3600)

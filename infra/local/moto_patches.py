@@ -107,7 +107,7 @@ def _patch_callback_timeout(callback: Any) -> None:
                 raise TaskDoesNotExist("Task does not exist anymore") from exc
         raise InvalidToken("Invalid Token: 'Invalid token'")
 
-    models.StepFunctionsParserBackend.send_task_success = send_task_success
+    setattr(models.StepFunctionsParserBackend, "send_task_success", send_task_success)  # noqa: B010
 
 
 class LocalLambdaContext:

@@ -19,7 +19,7 @@ def make_case(d: Domain, severity: str = "general", dealer: str | None = "SH001"
     case = Case(case_no=no, brand="aurora", dealer=dealer, region="east" if dealer else None, channel="email",
                 phase="first_contact", received_at=d.clock.now(), subject="异响", description="仪表台异响",
                 language="zh", customer=Customer(name="刘伟", email="liu.wei@mail.example"),
-                classification=Classification(category="product_quality", severity=severity,  # type: ignore[arg-type]
+                classification=Classification(category="product_quality", severity=severity,
                                               safety=severity == "critical", media_or_regulator=False))
     case.milestones = cycle_milestones(case, case.received_at, d.tenant.policy_for(dealer), d.tenant.calendar_for(dealer))
     return d.store.create_case(case)
