@@ -149,7 +149,7 @@ def install_lambda_seam(clock: VirtualClock, on_invoke: Callable[[str, bool, flo
             except Exception as exc:  # noqa: BLE001 - the real Lambda error shape: Retry/Catch match errorType
                 errored = True
                 body = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc),
-                                   "stackTrace": traceback.format_tb(exc.__traceback__)[-5:]})
+                                   "stackTrace": traceback.format_tb(exc.__traceback__)[-25:]})
         if on_invoke is not None:
             on_invoke(self.function_name, errored, time.perf_counter() - started)
         return body, errored, ""

@@ -17,7 +17,7 @@ from .forms import FirstContactForm, parse_form
 from .lifecycle import Ctx, Lifecycle
 from .links import LinkService
 from .models import Link
-from .notifications import step_name
+from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, step_name
 
 
 @dataclass(frozen=True)
@@ -130,9 +130,8 @@ class LinkActions:
     def _status(self, ctx: Ctx) -> dict[str, Any]:
         case, tenant = ctx.case, ctx.tenant
         fmt = lambda at: self.lifecycle.notifier.local_time(tenant, case, at)  # noqa: E731
-        visible = {"registered", "step_opened", "first_contact_recorded", "investigation_recorded",
-                   "customer_reply_recorded", "closed", "survey_recorded", "follow_up_opened", "customer_mail"}
-        events = [e for e in self.lifecycle.store.events(case.case_no) if e.type in visible]
+        events = [e for e in self.lifecycle.store.events(case.case_no)
+                  if e.type in CUSTOMER_EVENTS or (e.type == "step_opened" and e.data.get("step") in CUSTOMER_FACING)]
         open_milestones = [m for m in case.milestones if m.met_at is None and m.cycle == case.cycle
                            and m.name != "acknowledgement"]
         nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones and case.phase != "closed" else None

@@ -37,6 +37,22 @@ PHASE_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+# What the customer's status page says for each timeline event it shows.
+CUSTOMER_EVENTS: dict[str, tuple[str, str]] = {
+    "registered": ("我们收到了您的投诉并已登记", "We received and registered your complaint"),
+    "first_contact_recorded": ("客服人员已与您联系", "Our customer service contacted you"),
+    "investigation_recorded": ("调查完成，已给您初步答复", "Investigation done; we sent you a first answer"),
+    "customer_reply_recorded": ("您已答复处理方案", "You answered our plan"),
+    "closed": ("方案已执行，案件已结案", "The plan was carried out and the case closed"),
+    "survey_recorded": ("感谢您的评价", "Thank you for your rating"),
+    "follow_up_opened": ("我们将再次跟进您的意见", "We are following up on your feedback"),
+    "customer_mail": ("收到您的来信", "We received your mail"),
+}
+
+
+CUSTOMER_FACING = frozenset({"first_contact", "investigation", "plan", "customer_reply", "carry_out", "survey", "follow_up"})
+
+
 def step_name(step: str, language: str) -> str:
     zh, en = PHASE_NAMES.get(step, (step, step))
     return zh if language.startswith("zh") else en

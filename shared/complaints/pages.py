@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .actions import View
-from .notifications import TEMPLATES, step_name
+from .notifications import CUSTOMER_EVENTS, TEMPLATES, step_name
 
 T: dict[str, tuple[str, str]] = {
     "status.title": ("投诉处理进度", "Your complaint"),
@@ -23,6 +23,14 @@ T: dict[str, tuple[str, str]] = {
 }
 
 
+def customer_event(event_type: str, step: str | None, language: str) -> str:
+    if event_type == "step_opened" and step:
+        zh, en = ("处理中：" + step_name(step, "zh"), "In progress: " + step_name(step, "en"))
+    else:
+        zh, en = CUSTOMER_EVENTS.get(event_type, (event_type, event_type.replace("_", " ")))
+    return zh if language.startswith("zh") else en
+
+
 def t(key: str, zh: bool, **kw: Any) -> str:
     text = T[key][0 if zh else 1]
     return text.format(**{k: (v if v is not None else "—") for k, v in kw.items()})
@@ -31,6 +39,7 @@ def t(key: str, zh: bool, **kw: Any) -> str:
 def render(view: View) -> str:
     zh = view.language.startswith("zh")
     ctx = {"zh": zh, "t": lambda key, **kw: t(key, zh, **kw), "step_name": lambda s: step_name(s, view.language),
+           "event_text": lambda e: customer_event(e.type, e.data.get("step"), view.language),
            **view.data}
     if view.kind in ("gone", "error"):
         key = f"gone.{view.data.get('reason')}" if view.kind == "gone" else f"error.{view.status}"
