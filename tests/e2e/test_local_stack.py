@@ -113,7 +113,7 @@ def test_a_complaint_from_mail_to_survey(stack: Stack) -> None:
 
     # The customer is acknowledged with a status link; the GM and the brand hear of a critical case at once.
     ack_link = stack.link("status", "liu.wei@mail.example")
-    ack = [m for m in stack.mails() if "liu.wei@mail.example" in m["to"]][0]
+    ack = next(m for m in stack.mails() if "liu.wei@mail.example" in m["to"])
     case_no = ack["case_no"]
     assert ack["headers"]["Auto-Submitted"] == "auto-replied" and ack["headers"]["X-Case-Number"] == case_no
     first_contact = stack.link("first_contact", "cs.sh001@dealers.example")  # the workflow has run its triage
@@ -154,7 +154,7 @@ def test_a_complaint_from_mail_to_survey(stack: Stack) -> None:
     end = time.monotonic() + 30
     while True:
         case = stack.json("GET", f"/api/cases/{case_no}", headers={"Authorization": f"Bearer {token}"})
-        if case["phase"] == "closed" and case["survey"]["score"] is not None or time.monotonic() > end:
+        if (case["phase"] == "closed" and case["survey"]["score"] is not None) or time.monotonic() > end:
             break
         time.sleep(0.2)
     assert case["phase"] == "closed" and case["survey"]["score"] == 100
