@@ -19,6 +19,17 @@ def sample(name: str) -> bytes:
     return (EMAILS / name).read_bytes()
 
 
+@pytest.fixture(autouse=True)
+def no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No operational path may Scan the table: any test that makes one fails."""
+    from shared.adapters.dynamodb import Item
+
+    def scan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Scan on an operational path")
+
+    monkeypatch.setattr(Item, "scan", scan)
+
+
 @pytest.fixture
 def warp_runtime() -> Iterator[LocalRuntime]:
     runtime = LocalRuntime(LocalConfig(clock="warp", start=MONDAY_10AM_SHANGHAI)).start()

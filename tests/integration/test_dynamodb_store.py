@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from infra.local.runtime import LocalRuntime
-from shared.adapters.dynamodb import DynamoCaseStore, Item
+from shared.adapters.dynamodb import DynamoCaseStore
 from shared.complaints.errors import ConflictError, LinkGoneError, TaskNotOpenError
 from shared.complaints.models import Case, Classification, Customer, HumanTask, Link
 from shared.complaints.tenant import TRIAGE
@@ -18,12 +17,8 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(manual_runtime: LocalRuntime, monkeypatch: Any) -> DynamoCaseStore:
-    def no_scan(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("Scan on an operational path")
-
-    monkeypatch.setattr(Item, "scan", no_scan)
-    return DynamoCaseStore()
+def store(manual_runtime: LocalRuntime) -> DynamoCaseStore:
+    return DynamoCaseStore()  # tests/conftest.py makes any Scan fail
 
 
 def a_case(no: str, dealer: str | None = "SH001", email: str = "a@mail.example") -> Case:

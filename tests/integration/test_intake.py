@@ -50,6 +50,8 @@ def test_every_fresh_sample_gets_its_disposition(manual_runtime: LocalRuntime) -
         assert manual_runtime.execution(case.case_no)["name"] == case.case_no
         acks = [m for m in manual_runtime.outbox.for_case(case.case_no) if label["customer_email"] in m.mail.to]
         assert len(acks) == 1 and acks[0].mail.headers["Auto-Submitted"] == "auto-replied"
+        english = acks[0].mail.subject.endswith("We have received your complaint")
+        assert english == (label["language"] == "en"), (label["file"], acks[0].mail.subject)
         assert acks[0].mail.links[0]["step"] == "status"
     ignored = [lb["file"] for lb in FRESH if lb["disposition"].startswith("ignore_")]
     assert ignored and not any(label["customer_email"] in m.mail.to for m in manual_runtime.outbox.all()

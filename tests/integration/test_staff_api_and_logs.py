@@ -14,7 +14,7 @@ from tests.conftest import sample
 
 
 def call(runtime: LocalRuntime, path: str, email: str | None) -> tuple[int, Any]:
-    claims = {"email": email, "custom:brand": "aurora"} if email else {}
+    claims: dict[str, object] = {"email": email, "custom:brand": "aurora"} if email else {}
     result = runtime.invoke("staff_api", api_event("GET", path, {"host": "x"}, b"", "127.0.0.1", claims))
     return int(result["statusCode"]), json.loads(result["body"] or "null")
 
@@ -57,7 +57,7 @@ def test_logs_carry_no_personal_data_link_ids_or_tokens(manual_runtime: LocalRun
         assert manual_runtime.clock.settle()
     finally:
         logger.setLevel(logging.WARNING)
-        logger.removeHandler(handler)
+        logging.getLogger(logger.name).removeHandler(handler)
     out = captured.getvalue()
     assert "mail received" in out and no in out  # the handlers did log
     assert "liu.wei@mail.example" not in out and "LAUR0A1B2C3000001" not in out

@@ -83,6 +83,15 @@ def test_every_task_is_caught(path: Any) -> None:
             assert any("TransientError" in r["ErrorEquals"] for r in s.get("Retry", [])), name
 
 
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_waits_use_seconds_not_timestamps(path: Any) -> None:
+    """moto's Wait with Timestamp(Path) compares a UTC timestamp with naive local time
+    (local-engine.md): our waits are computed as seconds by the workflow function."""
+    for name, s in _load(path)["States"].items():
+        if s["Type"] == "Wait":
+            assert not {"Timestamp", "TimestampPath"} & set(s), name
+
+
 def test_human_steps_wait_on_their_deadline() -> None:
     states = _load(catalog.STATE_MACHINES["complaint_lifecycle"])["States"]
     waits = {n: s for n, s in states.items() if s.get("Resource", "").endswith(".waitForTaskToken")}

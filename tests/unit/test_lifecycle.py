@@ -8,7 +8,7 @@ import pytest
 
 from shared.complaints.actions import LinkActions, RequestMeta
 from shared.complaints.deadlines import cycle_milestones
-from shared.complaints.errors import LinkForbiddenError, LinkNotFoundError
+from shared.complaints.errors import LinkForbiddenError, LinkGoneError, LinkNotFoundError
 from shared.complaints.models import Case, Classification, Customer
 from tests.fakes import Domain
 
@@ -152,6 +152,18 @@ def test_links_refuse_forgery_and_missing_form_token() -> None:
     assert d.workflow.completed == []
     # the table holds only a hash of the link id
     assert link not in str(d.store.link_table)
+
+
+def test_links_expire() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "first_contact", "e1")
+    d.lifecycle.open_task(no, "first_contact", "t1")
+    link = link_of(d, "first_contact", "cs.sh001@dealers.example")
+    d.clock.set(T0 + timedelta(days=61))
+    with pytest.raises(LinkGoneError) as gone:
+        LinkActions(d.lifecycle, d.links).show(link)
+    assert gone.value.reason == "expired"
 
 
 def test_invalid_form_does_not_burn_the_link() -> None:
