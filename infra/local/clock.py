@@ -84,15 +84,11 @@ class VirtualClock:
     @contextmanager
     def busy(self) -> Iterator[None]:
         """Work in progress (a handler, an HTTP request, a person acting): warp waits."""
-        with self._lock:
-            self._busy += 1
-            self._touch()
+        self.hold()
         try:
             yield
         finally:
-            with self._lock:
-                self._busy -= 1
-                self._touch()
+            self.release()
 
     def hold(self) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ from shared.complaints.classify import (
     MEDIA_OR_REGULATOR,
     SAFETY,
     TRADITIONAL_TO_SIMPLIFIED,
+    _encodes,
     classify,
     detect_language,
     fold,
@@ -240,14 +241,6 @@ def _all_terms() -> list[str]:
     terms += [t for group in MEDIA_OR_REGULATOR.values() for t in group] + list(COMPENSATION)
     terms += [t for weights in CATEGORY_EVIDENCE.values() for group in weights.values() for t in group]
     return terms
-
-
-def _encodes(char: str, codec: str) -> bool:
-    try:
-        char.encode(codec)
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def test_terms_are_valid_lower_case_patterns() -> None:

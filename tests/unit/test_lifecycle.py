@@ -25,6 +25,15 @@ def make_case(d: Domain, severity: str = "general", dealer: str | None = "SH001"
     return d.store.create_case(case)
 
 
+def waiting_for_first_contact(token: str = "t1") -> tuple[Domain, str]:
+    """A fresh case whose first-contact step is open, its link mailed to the CS head."""
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "first_contact", "e1")
+    d.lifecycle.open_task(no, "first_contact", token)
+    return d, no
+
+
 def link_of(d: Domain, step: str, to: str) -> str:
     for mail in reversed(d.mailer.sent):
         for link in mail.links:
@@ -84,10 +93,7 @@ def test_entry_is_idempotent_for_a_retried_lambda() -> None:
 
 
 def test_decision_that_races_a_timer_is_handed_to_the_new_token() -> None:
-    d = Domain(T0)
-    no = make_case(d).case_no
-    d.lifecycle.enter(no, "first_contact", "e1")
-    d.lifecycle.open_task(no, "first_contact", "token-1")
+    d, no = waiting_for_first_contact("token-1")
     d.workflow.dead_tokens.add("token-1")  # the timer fired just before the person clicked
     assert submit(d, link_of(d, "first_contact", "cs.sh001@dealers.example"), notes="called") == 200
     assert d.workflow.completed == []
@@ -137,10 +143,7 @@ def test_late_approval_escalates_and_the_old_link_stops_working() -> None:
 
 
 def test_links_refuse_forgery_and_missing_form_token() -> None:
-    d = Domain(T0)
-    no = make_case(d).case_no
-    d.lifecycle.enter(no, "first_contact", "e1")
-    d.lifecycle.open_task(no, "first_contact", "t1")
+    d, _ = waiting_for_first_contact()
     actions = LinkActions(d.lifecycle, d.links)
     link = link_of(d, "first_contact", "cs.sh001@dealers.example")
     with pytest.raises(LinkNotFoundError):
@@ -155,10 +158,7 @@ def test_links_refuse_forgery_and_missing_form_token() -> None:
 
 
 def test_links_expire() -> None:
-    d = Domain(T0)
-    no = make_case(d).case_no
-    d.lifecycle.enter(no, "first_contact", "e1")
-    d.lifecycle.open_task(no, "first_contact", "t1")
+    d, _ = waiting_for_first_contact()
     link = link_of(d, "first_contact", "cs.sh001@dealers.example")
     d.clock.set(T0 + timedelta(days=61))
     with pytest.raises(LinkGoneError) as gone:
@@ -167,10 +167,7 @@ def test_links_expire() -> None:
 
 
 def test_invalid_form_does_not_burn_the_link() -> None:
-    d = Domain(T0)
-    no = make_case(d).case_no
-    d.lifecycle.enter(no, "first_contact", "e1")
-    d.lifecycle.open_task(no, "first_contact", "t1")
+    d, _ = waiting_for_first_contact()
     actions = LinkActions(d.lifecycle, d.links)
     link = link_of(d, "first_contact", "cs.sh001@dealers.example")
     token = actions.show(link).data["form_token"]
