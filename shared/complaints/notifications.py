@@ -50,6 +50,18 @@ CUSTOMER_EVENTS: dict[str, tuple[str, str]] = {
 }
 
 
+COMPENSATION_KINDS: dict[str, tuple[str, str]] = {
+    "money": ("现金补偿", "cash compensation"), "free_service": ("免费维修/保养", "free repair or service"),
+    "product": ("产品/配件", "product or parts"), "loan_car": ("代步车", "loan car"), "coupon": ("代金券", "voucher"),
+    "buy_back": ("车辆回购", "buy-back of the car"), "vehicle_replacement": ("换车", "vehicle replacement"),
+}
+
+
+def compensation_name(kind: str, language: str) -> str:
+    zh, en = COMPENSATION_KINDS.get(kind, (kind, kind))
+    return zh if language.startswith("zh") else en
+
+
 CUSTOMER_FACING = frozenset({"first_contact", "investigation", "plan", "customer_reply", "carry_out", "survey", "follow_up"})
 
 
@@ -86,6 +98,7 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["step_name"] = step_name
+    env.filters["compensation_name"] = compensation_name
     return env
 
 
