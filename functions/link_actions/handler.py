@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.complaints.actions import RequestMeta, View
-from shared.complaints.errors import LinkForbiddenError, LinkGoneError, LinkNotFoundError
+from shared.complaints.errors import LinkForbiddenError, LinkGoneError, LinkNotFoundError, RateLimitedError
 from shared.complaints.pages import error_view, render
 from shared.runtime.observability import logger, tracer
 from shared.runtime.wiring import services
@@ -51,6 +51,8 @@ def _guard(call: Any) -> Response[str]:
         view = View(410, "gone", "zh", {"reason": exc.reason, "by": exc.decided_by, "at": exc.decided_at})
     except LinkForbiddenError:
         view = error_view(403)
+    except RateLimitedError:
+        view = error_view(429)
     return _respond(view)
 
 

@@ -9,6 +9,7 @@ task token that is current at that moment (it never leaves the server).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from .errors import InvalidInputError, LinkForbiddenError, LinkGoneError, TaskNo
 from .forms import FirstContactForm, parse_form
 from .lifecycle import Ctx, Lifecycle
 from .links import LinkService
-from .models import Link
+from .models import Case, Link
 from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, step_name
 
 
@@ -127,6 +128,19 @@ class LinkActions:
                                 and a.decision == "approve"]
         return data
 
+    def _exchanged(self, case: Case) -> list[dict[str, Any]]:
+        """The mails between us and this customer, oldest first; nobody else's."""
+        email = (case.customer.email or "").lower()
+        shown = []
+        for m in self.lifecycle.store.messages(case.case_no):
+            ours = m.direction == "out" and email in [r.lower() for r in m.recipients]
+            theirs = m.direction == "in" and m.sender.lower() == email
+            if ours or theirs:
+                body = _without_links(m.text)
+                shown.append({"at": m.at, "from_us": ours, "subject": m.subject,
+                              "text": body[:800] + ("…" if len(body) > 800 else "")})
+        return shown
+
     def _status(self, ctx: Ctx) -> dict[str, Any]:
         case, tenant = ctx.case, ctx.tenant
         fmt = lambda at: self.lifecycle.notifier.local_time(tenant, case, at)  # noqa: E731
@@ -135,10 +149,18 @@ class LinkActions:
         open_milestones = [m for m in case.milestones if m.met_at is None and m.cycle == case.cycle
                            and m.name != "acknowledgement"]
         nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones and case.phase != "closed" else None
-        return {"case": case, "events": events, "next": nxt, "fmt": fmt,
+        return {"case": case, "events": events, "next": nxt, "fmt": fmt, "messages": self._exchanged(case),
                 "brand_name": tenant.brand.name_zh if case.language.startswith("zh") else tenant.brand.name,
                 "dealer": tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None,
                 "phone_masked": _mask_phone(case.customer.phone)}
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def _without_links(text: str) -> str:
+    """Mail text for the status page: links removed, so a forwarded status link opens no other step."""
+    return _URL.sub("", text).strip()
 
 
 def _outcome(step: str, form: dict[str, Any]) -> str:

@@ -63,5 +63,9 @@ class LinkGoneError(ComplaintsError):
         self.decided_at = decided_at
 
 
+class RateLimitedError(ComplaintsError):
+    """Too many requests for one link in a minute."""
+
+
 class TaskNotOpenError(ComplaintsError):
     """The human step this token or link belongs to is no longer waiting."""

@@ -446,8 +446,9 @@ class Lifecycle:
         if step == "survey":
             s = SurveyForm.model_validate(form)
             score = s.score if s.score is not None else policy.survey.score_of(s.grade or "")
+            opinion = score >= policy.survey.opinion_from and bool(s.comment)
             case.survey = (case.survey or Survey()).model_copy(update={
-                "score": score, "grade": s.grade, "comment": s.comment, "answered_at": at})
+                "score": score, "grade": s.grade, "comment": s.comment, "answered_at": at, "opinion": opinion})
             if score < policy.survey.follow_up_below and case.follow_ups < policy.survey.max_follow_ups:
                 self._reopen_follow_up(ctx, at)
                 follow.append(lambda c: self.event(

@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime
 
 from .clock import Clock
-from .errors import LinkGoneError, LinkNotFoundError
+from .errors import LinkGoneError, LinkNotFoundError, RateLimitedError
 from .models import Link
 from .ports import CaseStore
 
@@ -25,11 +25,12 @@ def link_hash(link_id: str) -> str:
 
 
 class LinkService:
-    def __init__(self, store: CaseStore, clock: Clock, secret: str, base_url: str) -> None:
+    def __init__(self, store: CaseStore, clock: Clock, secret: str, base_url: str, per_minute: int = 30) -> None:
         self._store = store
         self._clock = clock
         self._secret = secret.encode("utf-8")
         self._base_url = base_url.rstrip("/")
+        self._per_minute = per_minute
 
     def issue(self, *, case_no: str, step: str, task_key: str | None, recipient: str,
               expires_at: datetime) -> str:
@@ -48,6 +49,10 @@ class LinkService:
         link = self._store.get_link(link_hash(link_id))
         if link is None:
             raise LinkNotFoundError("unknown link")
+        now = self._clock.now()
+        window = now.strftime("%Y%m%d%H%M")
+        if self._store.count_hit(link.link_hash, window, int(now.timestamp()) + 120) > self._per_minute:
+            raise RateLimitedError("too many requests for this link")
         if self._clock.now() >= link.expires_at:
             raise LinkGoneError("link expired", reason="expired")
         return link

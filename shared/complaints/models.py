@@ -111,6 +111,7 @@ class Survey(_Model):
     comment: str = ""
     answered_at: datetime | None = None
     unrated: bool = False
+    opinion: bool = False  # a high score with a comment: a customer opinion for the monthly report
 
 
 class StepTimer(_Model):

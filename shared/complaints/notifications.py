@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import jinja2
+import opencc
 
 from .clock import Clock
 from .models import Case, MailMessage
@@ -63,6 +64,19 @@ def compensation_name(kind: str, language: str) -> str:
 
 
 CUSTOMER_FACING = frozenset({"first_contact", "investigation", "plan", "customer_reply", "carry_out", "survey", "follow_up"})
+
+
+_TO_TRADITIONAL = opencc.OpenCC("s2t")
+
+
+def localize(text: str, language: str) -> str:
+    """Traditional Chinese for customers who wrote in it: one set of Chinese templates,
+    converted by OpenCC, rather than a second copy of every template to keep in step."""
+    return str(_TO_TRADITIONAL.convert(text)) if language == "zh-Hant" else text
+
+
+def html_lang(language: str) -> str:
+    return {"zh": "zh-CN", "zh-Hant": "zh-Hant"}.get(language, "en")
 
 
 def step_name(step: str, language: str) -> str:
@@ -138,9 +152,10 @@ class Notifier:
         body = body.strip() + "\n"
         html = TEMPLATES.get_template("mail/layout.html").render(
             subject=subject, paragraphs=[p for p in body.split("\n\n") if p.strip()],
-            links=(links or MailLinks()).items, zh=zh, brand_name=ctx["brand_name"],
+            links=(links or MailLinks()).items, zh=zh, html_lang=html_lang(language), brand_name=ctx["brand_name"],
             case_no=case.case_no, footer=_footer(tenant, zh))
-        text = body + "\n" + _footer(tenant, zh) + "\n"
+        text = localize(body + "\n" + _footer(tenant, zh) + "\n", language)
+        subject, html = localize(subject, language), localize(html, language)
         domain = tenant.brand.sender_address.partition("@")[2] or "localhost"
         message_id = f"<{uuid.uuid4().hex}@{domain}>"
         headers = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .actions import View
-from .notifications import CUSTOMER_EVENTS, TEMPLATES, step_name
+from .notifications import CUSTOMER_EVENTS, TEMPLATES, html_lang, localize, step_name
 
 T: dict[str, tuple[str, str]] = {
     "status.title": ("投诉处理进度", "Your complaint"),
@@ -38,13 +38,14 @@ def t(key: str, zh: bool, **kw: Any) -> str:
 
 def render(view: View) -> str:
     zh = view.language.startswith("zh")
-    ctx = {"zh": zh, "t": lambda key, **kw: t(key, zh, **kw), "step_name": lambda s: step_name(s, view.language),
+    ctx = {"zh": zh, "html_lang": html_lang(view.language), "t": lambda key, **kw: t(key, zh, **kw), "step_name": lambda s: step_name(s, view.language),
            "event_text": lambda e: customer_event(e.type, e.data.get("step"), view.language),
            **view.data}
     if view.kind in ("gone", "error"):
         key = f"gone.{view.data.get('reason')}" if view.kind == "gone" else f"error.{view.status}"
         ctx["message"] = t(key if key in T else "error.500", zh, by=view.data.get("by"), at=view.data.get("at"))
-    return TEMPLATES.get_template(f"pages/{view.kind if view.kind != 'error' else 'gone'}.html").render(ctx)
+    html = TEMPLATES.get_template(f"pages/{view.kind if view.kind != 'error' else 'gone'}.html").render(ctx)
+    return localize(html, view.language)
 
 
 def error_view(status: int, language: str = "zh") -> View:

@@ -47,7 +47,8 @@ def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
         "survey": {"score": case.survey.score if case.survey else None,
                    "grade": case.survey.grade if case.survey else None,
                    "comment": case.survey.comment if case.survey else None,
-                   "unrated": case.survey.unrated if case.survey else False},
+                   "unrated": case.survey.unrated if case.survey else False,
+                   "opinion": case.survey.opinion if case.survey else False},
         "attention_reason": case.attention_reason,
     }
 

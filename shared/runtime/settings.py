@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     # secret; the local runtime makes a fresh one per run).
     link_secret: str | None = Field(default=None, min_length=32)
     dynamodb_endpoint: str | None = None
+    link_requests_per_minute: int = 30  # per link: a person needs a few; more is a script
 
 
 @lru_cache(maxsize=1)

@@ -61,7 +61,7 @@ def _build() -> Services:
     workflow: Workflow = _overrides.get("workflow") or StepFunctionsWorkflow(s.state_machine_arn, s.region)
     if not s.link_secret:
         raise ConfigurationError("COMPLAINTS_LINK_SECRET is not set: links cannot be signed")
-    links = LinkService(store, clock, s.link_secret, s.public_base_url)
+    links = LinkService(store, clock, s.link_secret, s.public_base_url, s.link_requests_per_minute)
     notifier = Notifier(store, mailer, clock)
     lifecycle = Lifecycle(store, workflow, clock, links, notifier)
     intake = Intake(store, blobs, workflow, clock, lifecycle)

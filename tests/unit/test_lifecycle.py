@@ -218,3 +218,40 @@ def test_poor_score_reopens_as_level_two_follow_up() -> None:
     case = d.store.get_case(no)
     assert (case.level, case.cycle, case.phase, case.survey.score) == ("II", 2, "follow_up", 65)  # type: ignore[union-attr]
     assert {m.name for m in case.milestones if m.cycle == 2} == {"first_contact", "preliminary_feedback", "solution"}
+
+
+def test_customers_who_write_traditional_chinese_get_traditional_chinese() -> None:
+    d = Domain(T0)
+    case = make_case(d)
+    case.language = "zh-Hant"
+    d.store.save_case(case)
+    d.lifecycle.enter(case.case_no, "survey", "e1")
+    d.lifecycle.open_task(case.case_no, "survey", "t1")
+    mail = d.mailer.to("liu.wei@mail.example")[-1]
+    assert "請您評價本次投訴處理" in mail.subject and "满意" not in mail.text and 'lang="zh-Hant"' in mail.html
+    page = LinkActions(d.lifecycle, d.links).show(link_of(d, "survey", "liu.wei@mail.example"))
+    from shared.complaints.pages import render
+
+    html = render(page)
+    assert "您對本次投訴處理滿意嗎" in html and 'lang="zh-Hant"' in html
+
+
+def test_status_page_shows_the_customers_messages_without_links_and_is_rate_limited() -> None:
+    from shared.complaints.errors import RateLimitedError
+
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "survey", "e1")
+    d.lifecycle.open_task(no, "survey", "t1")
+    ctx = d.lifecycle.load(no)
+    status = d.lifecycle.status_link(ctx).rsplit("/", 1)[1]
+    actions = LinkActions(d.lifecycle, d.links)
+    view = actions.show(status)
+    assert view.kind == "status" and [m["from_us"] for m in view.data["messages"]] == [True]
+    assert "https://" not in view.data["messages"][0]["text"]  # the survey link is not shown
+    with pytest.raises(LinkForbiddenError):
+        actions.submit(status, {"form_token": "x"}, RequestMeta())
+    for _ in range(28):
+        actions.show(status)
+    with pytest.raises(RateLimitedError):
+        actions.show(status)

@@ -111,3 +111,61 @@ def test_unexpected_error_parks_the_case_in_needs_attention(warp_runtime: LocalR
     assert case.phase == "needs_attention" and "KeyError" in case.attention_reason
     alert = warp_runtime.outbox.all()[-1].mail
     assert alert.to == ["cr.center@aurora-motors.example"] and "需人工处理" in alert.subject
+
+
+def test_customer_declines_then_accepts_the_revised_plan(warp_runtime: LocalRuntime) -> None:
+    answers = iter([{"decision": "decline", "reason": "I want a loan car while it is repaired."},
+                    {"decision": "accept"}])
+    personas = happy_path()
+    personas["customer_reply"] = lambda m: next(answers)
+    people = Personas(warp_runtime, personas)
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no))
+    case = case_json(no)
+    assert case.phase == "closed" and case.plan.revision == 2 and case.customer_decision == "accept"
+    assert [c.step for c in people.clicks].count("plan") == 2
+    revise = [m.mail for m in warp_runtime.outbox.for_case(no) if "I want a loan car" in m.mail.text]
+    assert revise and revise[0].to == ["cs.sh001@dealers.example"]
+    assert case.milestone("result", 1).met_at is not None
+
+
+def test_silent_customer_gets_a_phone_confirmation_task(warp_runtime: LocalRuntime) -> None:
+    def customer_reply(m: SentMail) -> dict[str, Any] | None:
+        if m.mail.to == ["cs.sh001@dealers.example"]:  # the CS head called and records the answer
+            return {"decision": "accept"}
+        return None  # the customer never answers the mail
+
+    personas = happy_path()
+    personas["customer_reply"] = customer_reply
+    people = Personas(warp_runtime, personas)
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no))
+    phone = [m.mail for m in warp_runtime.outbox.for_case(no) if "电话确认" in m.mail.subject]
+    assert phone and phone[0].to == ["cs.sh001@dealers.example"]
+    assert case_json(no).phase == "closed"
+    assert [c.status for c in people.clicks if c.step == "customer_reply"] == [200]
+    events = [e.type for e in services().store.events(no)]
+    assert "phone_confirmation_requested" in events
+
+
+def test_survey_by_grade(warp_runtime: LocalRuntime) -> None:
+    personas = happy_path()
+    personas["survey"] = lambda m: {"grade": "fairly_satisfied", "comment": ""}
+    Personas(warp_runtime, personas)
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no))
+    survey = case_json(no).survey
+    assert (survey.score, survey.grade) == (90, "fairly_satisfied")
+
+
+def test_unanswered_survey_is_reminded_once_then_closed_unrated(warp_runtime: LocalRuntime) -> None:
+    personas = happy_path()
+    del personas["survey"]
+    Personas(warp_runtime, personas)
+    no = register(warp_runtime, "p01_brake_failure_sh001.eml")
+    wait_until(finished(warp_runtime, no))
+    case = case_json(no)
+    assert case.phase == "closed" and case.survey.unrated and case.survey.score is None
+    surveys = [m.mail.subject for m in warp_runtime.outbox.for_case(no) if "liu.wei@mail.example" in m.mail.to]
+    assert sum("评价" in s for s in surveys) == 2 and sum("提醒" in s for s in surveys) == 1
+    assert warp_runtime.execution(no)["status"] == "SUCCEEDED"
