@@ -180,6 +180,11 @@ class MemoryStore:
     def finish_inbound(self, record: InboundRecord) -> None:
         self.inbound[record.ses_message_id] = record
 
+    def count_hit(self, key: str, window: str, expires_at: int) -> int:
+        with self._lock:
+            self.counters[f"rate#{key}#{window}"] = self.counters.get(f"rate#{key}#{window}", 0) + 1
+            return self.counters[f"rate#{key}#{window}"]
+
     def claim_message_id(self, brand_id: str, message_id: str, ses_message_id: str) -> str | None:
         with self._lock:
             first = self.rfc_ids.setdefault(f"{brand_id}#{message_id}", ses_message_id)

@@ -19,6 +19,7 @@ Key layout (pk / sk):
     ADDRESS#<address>    #ADDRESS                  which brand a recipient address belongs to
     VIN#<brand>#<vin>    #VEHICLE                  a known vehicle; PLATE#<brand>#<plate> -> its VIN
     CUSTOMER#<b>#<h>     CASE#<at>#<no>            cases of one customer / vehicle (repeat detection)
+    RATE#<key>           #<minute>                 requests in one minute (link pages); expires by TTL
 Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase.
 Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first.
 """
@@ -380,6 +381,12 @@ class DynamoCaseStore:
                 raise
         first = Item.get(key, "#RFCMSG", consistent_read=True).ref
         return None if first == ses_message_id else first
+
+    # ----- rate limits -------------------------------------------------------------------------------
+    def count_hit(self, key: str, window: str, expires_at: int) -> int:
+        item = Item(f"RATE#{key}", f"#{window}")
+        item.update(actions=[Item.counter.add(1), Item.expires_at.set(expires_at)])  # one atomic update
+        return int(item.counter or 0)
 
 
 def _norm_plate(plate: str) -> str:
