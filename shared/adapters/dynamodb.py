@@ -236,7 +236,7 @@ class DynamoCaseStore:
 
     def add_message(self, message: MailMessage) -> None:
         if message.case_no:
-            Item(f"CASE#{message.case_no}", f"MSG#{iso(message.at)}#{uuid.uuid4().hex[:12]}",
+            Item(f"CASE#{message.case_no}", f"MSG#{iso(message.at)}#{time.time_ns():020d}#{uuid.uuid4().hex[:6]}",
                  doc=message.model_dump_json()).save(condition=Item.pk.does_not_exist())
             if message.direction == "out":
                 Item(f"MSGID#{message.message_id}", "#MSGID", ref=message.case_no).save()

@@ -1,0 +1,99 @@
+"""The running local stack (``complaints run`` in a subprocess), reached only over SMTP and HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    base: str
+    smtp_port: int
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, str]:
+        url = path if path.startswith("http") else self.base + path
+        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8")
+
+    def json(self, method: str, path: str, data: Any = None, headers: dict[str, str] | None = None) -> Any:
+        body = json.dumps(data).encode() if data is not None else None
+        status, text = self.request(method, path, body, {"Content-Type": "application/json", **(headers or {})})
+        assert status == 200, (status, text)
+        return json.loads(text)
+
+    def mails(self, case_no: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.json("GET", "/_local/mail.json" + (f"?case={case_no}" if case_no else ""))
+        return result
+
+    def link(self, step: str, to: str, case_no: str | None = None, timeout: float = 30) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for mail in reversed(self.mails(case_no)):
+                if to in mail["to"]:
+                    for link in mail["links"]:
+                        if link["step"] == step:
+                            return str(link["url"])
+            time.sleep(0.1)
+        raise AssertionError(f"no {step} link for {to}")
+
+    def open_and_submit(self, url: str, **fields: str) -> str:
+        status, page = self.request("GET", url)
+        assert status == 200, page
+        token = re.search(r'name="form_token" value="([0-9a-f]+)"', page)
+        assert token, "the page carries a form token"
+        form = urllib.parse.urlencode({**fields, "form_token": token.group(1)}).encode()
+        status, done = self.request("POST", url, form, {"Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 200, done
+        return done
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    http_port, smtp_port = _free_port(), _free_port()
+    env = {**os.environ, "COMPLAINTS_HTTP_PORT": str(http_port), "COMPLAINTS_SMTP_PORT": str(smtp_port),
+           "COMPLAINTS_CLOCK": "manual"}
+    proc = subprocess.Popen([sys.executable, "-m", "infra.local.cli", "run"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stack = Stack(f"http://127.0.0.1:{http_port}", smtp_port)
+    try:
+        end = time.monotonic() + 60
+        while True:
+            try:
+                stack.request("GET", "/_local/clock")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < end, "the stack did not start"
+                time.sleep(0.2)
+        yield stack
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
