@@ -18,7 +18,8 @@ from .forms import FirstContactForm, parse_form
 from .lifecycle import Ctx, Lifecycle
 from .links import LinkService
 from .models import Case, Link
-from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, step_name
+from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, Recipient, step_name
+from .replies import WORDS, parse_reply
 
 
 @dataclass(frozen=True)
@@ -71,19 +72,59 @@ class LinkActions:
             view = self._step(ctx, link)
             view.update(errors=exc.fields, values={k: v for k, v in data.items() if k != "form_token"})
             return View(400, "step", language, view)
-        now = self.lifecycle.clock.now()
-        self.lifecycle.store.claim_link(link.link_hash, link.recipient, now)
-        decision = {"outcome": _outcome(link.step, form.model_dump(mode="json")), "form": form.model_dump(mode="json"),
-                    "via": "link", "ip": meta.ip, "user_agent": meta.user_agent[:200]}
+        self.lifecycle.store.claim_link(link.link_hash, link.recipient, self.lifecycle.clock.now())
         try:
-            task = self.lifecycle.store.decide_task(link.case_no, link.task_key or "", decision, link.recipient, now)
+            outcome = self._decide(link.case_no, link.task_key or "", link.step, form.model_dump(mode="json"),
+                                   link.recipient, {"via": "link", "ip": meta.ip, "user_agent": meta.user_agent[:200]})
         except TaskNotOpenError:
             return self._gone(self.lifecycle.load(link.case_no), link) or View(410, "gone", language, {})
-        # If the token timed out meanwhile, the re-armed task hands the decision over.
-        self.lifecycle.workflow.succeed(task.token, {"task_key": task.key, "outcome": decision["outcome"]})
         return View(200, "done", language, {"case_no": link.case_no, "step": link.step,
-                                            "step_name": step_name(link.step, language),
-                                            "outcome": decision["outcome"]})
+                                            "step_name": step_name(link.step, language), "outcome": outcome})
+
+    def _decide(self, case_no: str, task_key: str, step: str, form: dict[str, Any], by: str,
+                how: dict[str, str]) -> str:
+        """The one decision path of links and replies: record on the task (conditional),
+        then tell the state machine with the token current now. If that token timed
+        out meanwhile, the re-armed task hands the recorded decision over."""
+        decision = {"outcome": _outcome(step, form), "form": form, **how}
+        task = self.lifecycle.store.decide_task(case_no, task_key, decision, by, self.lifecycle.clock.now())
+        self.lifecycle.workflow.succeed(task.token, {"task_key": task.key, "outcome": decision["outcome"]})
+        return str(decision["outcome"])
+
+    def decide_by_mail(self, case_no: str, sender: str, text: str, verified: bool, message_id: str) -> str | None:
+        """A reply whose first line is a decision ("同意", "APPROVE", "不接受 …") on the step the
+        case waits for. Accepted only from the person the step waits on and only when SES
+        verified the sender (SPF/DKIM); otherwise the sender is told why. Returns the
+        outcome, or None when the mail decides nothing (it stays an appended message)."""
+        ctx = self.lifecycle.load(case_no)
+        timer = ctx.case.step_timer
+        if timer is None or timer.step not in WORDS:
+            return None
+        reply = parse_reply(timer.step, text)
+        if reply is None:
+            return None
+        expected = timer.assignee if timer.step == "approval" else (ctx.case.customer.email or "")
+        field = "comment" if timer.step == "approval" else "reason"
+        problem = None
+        if sender.lower() != expected.lower():
+            problem = "sender"
+        elif not verified:
+            problem = "unverified"
+        else:
+            try:
+                form = parse_form(timer.step, {"decision": reply.decision, field: reply.comment})
+            except InvalidInputError:
+                problem = "incomplete"
+        if problem is None:
+            try:
+                return self._decide(case_no, timer.key, timer.step, form.model_dump(mode="json"), sender.lower(),
+                                    {"via": "mail", "message_id": message_id})
+            except TaskNotOpenError:
+                problem = "decided"
+        language = ctx.case.language if timer.step == "customer_reply" else ctx.tenant.brand.languages[0]
+        self.lifecycle.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="reply_not_applied",
+                                     to=Recipient(sender, None, language), step=timer.step, problem=problem)
+        return None
 
     # ----- views ------------------------------------------------------------------------------
     def _language(self, ctx: Ctx, link: Link) -> str:

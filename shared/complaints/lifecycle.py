@@ -372,7 +372,7 @@ class Lifecycle:
         ctx = self.mutate(case_no, change)
         for action in follow:  # mails and timeline after the write succeeded, once
             action(ctx)
-        self.event(ctx.case, f"{step}_recorded", actor, _summary(step, form), step=step,
+        self.event(ctx.case, f"{step}_recorded", actor, _summary(step, form) + _how(decision), step=step,
                    via=str(decision.get("via", "link")), ip=str(decision.get("ip", "")),
                    user_agent=str(decision.get("user_agent", "")))
         return {"next": outcome["next"]}
@@ -549,6 +549,15 @@ def _last_rejection(case: Case) -> Approval | None:
         return None
     rejected = [a for a in case.approvals if a.plan_revision == case.plan.revision and a.decision == "reject"]
     return rejected[-1] if rejected else None
+
+
+def _how(decision: dict[str, Any]) -> str:
+    """How a decision was taken, for the audit trail on the timeline."""
+    if decision.get("via") == "mail":
+        return " (by reply mail)"
+    if decision.get("via") == "link":
+        return f" (by link from {decision.get('ip') or '?'}, {str(decision.get('user_agent') or '?')[:60]})"
+    return ""
 
 
 def _money(value: Decimal) -> str:

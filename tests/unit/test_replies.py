@@ -1,0 +1,70 @@
+"""Decisions by reply mail: parsing the first line, and who may decide that way."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.complaints.actions import LinkActions
+from shared.complaints.replies import parse_reply
+from tests.fakes import Domain
+from tests.unit.test_lifecycle import T0, link_of, make_case, submit
+
+
+@pytest.mark.parametrize(("step", "text", "decision", "comment"), [
+    ("approval", "同意\n\n> 请审批处理方案", "approve", ""),
+    ("approval", "APPROVE - fine by me", "approve", "fine by me"),
+    ("approval", "批准。", "approve", ""),
+    ("approval", "不同意，补偿过高\n谢谢", "reject", "补偿过高\n谢谢"),
+    ("approval", "駁回 請補充代步車", "reject", "請補充代步車"),
+    ("approval", "Reject: add a loan car\nOn Mon, 23 Nov 2026 care@aurora wrote:\n> approve", "reject", "add a loan car"),
+    ("customer_reply", "接受", "accept", ""),
+    ("customer_reply", "不接受，我要退车", "decline", "我要退车"),
+    ("customer_reply", "Accepted, thanks", "accept", "thanks"),
+])
+def test_first_line_decides(step: str, text: str, decision: str, comment: str) -> None:
+    parsed = parse_reply(step, text)
+    assert parsed is not None and (parsed.decision, parsed.comment) == (decision, comment)
+
+
+@pytest.mark.parametrize("text", ["", "> 同意", "Thanks for the update, see you Monday", "我想问一下进度"])
+def test_other_replies_decide_nothing(text: str) -> None:
+    assert parse_reply("approval", text) is None and parse_reply("customer_reply", text) is None
+
+
+def approval_waiting() -> tuple[Domain, str]:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "plan", "e1")
+    d.lifecycle.open_task(no, "plan", "t1")
+    submit(d, link_of(d, "plan", "cs.sh001@dealers.example"), measures="free repair", comp_kind_1="free_service",
+           comp_value_1="800")
+    d.lifecycle.record(no, "plan", "plan-1")
+    d.lifecycle.enter(no, "approval", "e2")
+    d.lifecycle.open_task(no, "approval", "t2")
+    return d, no
+
+
+def test_approver_decides_by_reply() -> None:
+    d, no = approval_waiting()
+    actions = LinkActions(d.lifecycle, d.links)
+    assert actions.decide_by_mail(no, "Service.SH001@dealers.example", "同意", True, "m1") == "approve"
+    assert d.workflow.completed[-1] == ("t2", {"task_key": "approval-2", "outcome": "approve"})
+    d.lifecycle.record(no, "approval", "approval-2")
+    event = [e for e in d.store.events(no) if e.type == "approval_recorded"][-1]
+    assert event.actor == "service.sh001@dealers.example" and event.summary.endswith("(by reply mail)")
+
+
+@pytest.mark.parametrize(("sender", "verified", "text", "problem"), [
+    ("gm.sh001@dealers.example", True, "同意", "只有本环节的负责人本人"),  # not this level's approver
+    ("service.sh001@dealers.example", False, "同意", "SPF/DKIM"),
+    ("service.sh001@dealers.example", True, "驳回", "驳回时请在第一行写明意见"),  # a rejection needs a reason
+])
+def test_replies_that_cannot_decide_get_a_polite_explanation(sender: str, verified: bool, text: str,
+                                                             problem: str) -> None:
+    d, no = approval_waiting()
+    d.clock.set(T0)
+    before = len(d.workflow.completed)
+    assert LinkActions(d.lifecycle, d.links).decide_by_mail(no, sender, text, verified, "m1") is None
+    assert len(d.workflow.completed) == before
+    explanation = d.mailer.to(sender)[-1]
+    assert "未能作为决定" in explanation.subject and problem in explanation.text
