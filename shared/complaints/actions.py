@@ -13,11 +13,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
+from .deadlines import governing_milestone
 from .errors import InvalidInputError, LinkForbiddenError, LinkGoneError, TaskNotOpenError
-from .forms import FirstContactForm, parse_form
+from .forms import ExtensionRequestForm, FirstContactForm, parse_form
 from .lifecycle import Ctx, Lifecycle
 from .links import LinkService
-from .models import Case, Link
+from .models import Case, Extension, Link
 from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, Recipient, step_name
 from .replies import WORDS, parse_reply
 
@@ -48,6 +51,8 @@ class LinkActions:
         ctx = self.lifecycle.load(link.case_no)
         if link.step == "status":
             return View(200, "status", ctx.case.language, self._status(ctx))
+        if link.step == "extension_consent":
+            return self._extension_view(ctx, link)
         gone = self._gone(ctx, link)
         if gone is not None:
             return gone
@@ -60,10 +65,14 @@ class LinkActions:
         if not self.links.form_token_valid(link, str(data.get("form_token") or "")):
             raise LinkForbiddenError("the form token is missing or does not match this link")
         ctx = self.lifecycle.load(link.case_no)
+        if link.step == "extension_consent":
+            return self._answer_extension(ctx, link, data)
         gone = self._gone(ctx, link)
         if gone is not None:
             return gone
         language = self._language(ctx, link)
+        if data.get("intent") == "extension":
+            return self._ask_extension(ctx, link, data)
         try:
             form = parse_form(link.step, data)
             if isinstance(form, FirstContactForm) and ctx.case.dealer is None and not ctx.tenant.has_dealer(form.dealer):
@@ -80,6 +89,54 @@ class LinkActions:
             return self._gone(self.lifecycle.load(link.case_no), link) or View(410, "gone", language, {})
         return View(200, "done", language, {"case_no": link.case_no, "step": link.step,
                                             "step_name": step_name(link.step, language), "outcome": outcome})
+
+    # ----- extensions: staff ask from their step page, the customer answers from a link ------
+    def _ask_extension(self, ctx: Ctx, link: Link, data: dict[str, Any]) -> View:
+        language = self._language(ctx, link)
+        try:
+            form = ExtensionRequestForm.model_validate({k: v for k, v in data.items() if k in ("reason", "until")})
+            self.lifecycle.request_extension(link.case_no, link.recipient, form.reason, form.until)
+        except (ValidationError, InvalidInputError) as exc:
+            errors = exc.fields if isinstance(exc, InvalidInputError) else {
+                str(e["loc"][0]) if e["loc"] else "form": e["msg"] for e in exc.errors()}
+            view = self._step(ctx, link)
+            view.update(extension_errors=errors, values={k: v for k, v in data.items() if k != "form_token"})
+            return View(400, "step", language, view)
+        return View(200, "done", language, {"case_no": link.case_no, "step": link.step,
+                                            "step_name": step_name(link.step, language),
+                                            "outcome": "延期申请已发给客户" if language.startswith("zh")
+                                            else "extension asked of the customer"})
+
+    def _extension(self, ctx: Ctx, link: Link) -> Extension | None:
+        number = (link.task_key or "").removeprefix("extension-")
+        return next((e for e in ctx.case.extensions if str(e.id) == number), None)
+
+    def _extension_view(self, ctx: Ctx, link: Link) -> View:
+        ext = self._extension(ctx, link)
+        language = ctx.case.language
+        if ext is None or ext.answer is not None or link.used_at is not None:
+            return View(410, "gone", language, {"reason": "used", "at": self.lifecycle.notifier.local_time(
+                ctx.tenant, ctx.case, ext.answered_at if ext else None), "case_no": link.case_no})
+        milestone = ctx.case.milestone(ext.milestone, ext.cycle)
+        return View(200, "step", language, {**self._step(ctx, link), "extension": ext,
+                                            "current_due": milestone.due_at if milestone else None})
+
+    def _answer_extension(self, ctx: Ctx, link: Link, data: dict[str, Any]) -> View:
+        view = self._extension_view(ctx, link)
+        if view.status != 200:
+            return view
+        ext = view.data["extension"]
+        try:
+            form = parse_form("extension_consent", data)
+        except InvalidInputError as exc:
+            view.data.update(errors=exc.fields)
+            return View(400, "step", view.language, view.data)
+        self.lifecycle.store.claim_link(link.link_hash, link.recipient, self.lifecycle.clock.now())
+        decision = str(form.model_dump()["decision"])
+        self.lifecycle.answer_extension(link.case_no, ext.id, decision, link.recipient)
+        return View(200, "done", view.language, {"case_no": link.case_no, "step": link.step,
+                                                 "step_name": step_name(link.step, view.language),
+                                                 "outcome": decision})
 
     def _decide(self, case_no: str, task_key: str, step: str, form: dict[str, Any], by: str,
                 how: dict[str, str]) -> str:
@@ -157,7 +214,8 @@ class LinkActions:
         fmt = lambda at: self.lifecycle.notifier.local_time(tenant, case, at)  # noqa: E731
         data: dict[str, Any] = {
             "step": link.step, "case": case, "customer_view": customer_view, "fmt": fmt,
-            "form_token": self.links.form_token(link), "errors": {}, "values": {},
+            "form_token": self.links.form_token(link), "errors": {}, "values": {}, "extension_errors": {},
+            "can_extend": not customer_view and self._extendable(ctx),
             "grades": list(ctx.policy.survey.grades), "dealers": tenant.dealers,
             "brand_name": tenant.brand.name_zh if self._language(ctx, link).startswith("zh") else tenant.brand.name,
         }
@@ -181,6 +239,11 @@ class LinkActions:
                 shown.append({"at": m.at, "from_us": ours, "subject": m.subject,
                               "text": body[:800] + ("…" if len(body) > 800 else "")})
         return shown
+
+    def _extendable(self, ctx: Ctx) -> bool:
+        timer = ctx.case.step_timer
+        milestone = governing_milestone(ctx.case, timer.step) if timer else None
+        return milestone is not None and milestone.met_at is None and self.lifecycle.clock.now() < milestone.due_at
 
     def _status(self, ctx: Ctx) -> dict[str, Any]:
         case, tenant = ctx.case, ctx.tenant

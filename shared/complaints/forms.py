@@ -3,6 +3,7 @@ a JSON body (docs/api.md documents them)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -88,6 +89,17 @@ class SurveyForm(_Form):
         return self
 
 
+class ExtensionRequestForm(_Form):
+    """Staff ask the customer for more time on the step's deadline (from the step page)."""
+
+    reason: str = Field(min_length=5, max_length=2000)
+    until: datetime  # local date and time at the dealer (a browser's datetime-local), or ISO with an offset
+
+
+class ExtensionConsentForm(_Form):
+    decision: Literal["accept", "decline"]
+
+
 FORMS: dict[str, type[_Form]] = {
     "first_contact": FirstContactForm,
     "follow_up": FollowUpForm,
@@ -97,6 +109,7 @@ FORMS: dict[str, type[_Form]] = {
     "customer_reply": CustomerReplyForm,
     "carry_out": CarryOutForm,
     "survey": SurveyForm,
+    "extension_consent": ExtensionConsentForm,
 }
 
 

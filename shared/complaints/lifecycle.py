@@ -8,9 +8,10 @@ who is escalated to. Each method is one Lambda call, safe to retry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .clock import Clock, iso
 from .deadlines import (
@@ -38,6 +39,7 @@ from .links import LinkService
 from .models import (
     Approval,
     Case,
+    Extension,
     HumanTask,
     Investigation,
     Plan,
@@ -140,7 +142,24 @@ class Lifecycle:
         ctx = self.load(case_no)
         if ctx.case.classification.severity == "critical" and ctx.case.critical_alerted_at is None:
             self.alert_critical(ctx)
+        estimated = sorted({m.due_at.year for m in ctx.case.milestones if ctx.cal.is_estimated(m.due_at.year)})
+        if estimated and ctx.case.calendar_warning is None:
+            self.warn_estimated_calendar(ctx, estimated)
         return {"severity": ctx.case.classification.severity}
+
+    def warn_estimated_calendar(self, ctx: Ctx, years: list[int]) -> None:
+        """No official holiday schedule yet for a year a deadline falls in: the library's
+        estimate is used (no make-up working days), and staff are told plainly."""
+        warning = (f"Deadlines in {', '.join(map(str, years))} use an estimated {ctx.cal.country} holiday calendar "
+                   "(no official schedule published yet): check them by hand.")
+
+        def mark(c: Ctx) -> None:
+            c.case.calendar_warning = warning
+        self.mutate(ctx.case.case_no, mark)
+        self.event(ctx.case, "calendar_estimated", "system", warning)
+        person = self.staff(ctx, "brand_cr")
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="calendar_warning",
+                           to=self.staff_recipient(ctx, person), warning=warning)
 
     def alert_critical(self, ctx: Ctx) -> None:
         people = {self.staff(ctx, "general_manager").email: self.staff(ctx, "general_manager"),
@@ -180,9 +199,33 @@ class Lifecycle:
             at = sched.expires_at if timer.reminded_at else sched.due_at
             assert at is not None
             return seconds_until(at, now)
+        candidates = [next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal)]
         if sched.warn_at and not timer.warned_at and sched.warn_at > now:
-            return seconds_until(sched.warn_at, now)
-        return seconds_until(next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal), now)
+            candidates.append(sched.warn_at)
+        progress = self._progress_due_at(ctx)
+        if progress is not None:
+            candidates.append(max(progress, now))
+        return seconds_until(min(candidates), now)
+
+    def _progress_due_at(self, ctx: Ctx) -> datetime | None:
+        """When the customer is owed a progress update: the policy's interval after the
+        last mail we sent them (policy.md §5, 定期反馈处理进度). None on their own steps."""
+        timer, email = ctx.case.step_timer, (ctx.case.customer.email or "").lower()
+        if timer is None or timer.step in CUSTOMER_STEPS or not email:
+            return None
+        sent = [m.at for m in self.store.messages(ctx.case.case_no)
+                if m.direction == "out" and email in [r.lower() for r in m.recipients]]
+        return ctx.cal.add(max(sent, default=ctx.case.received_at), ctx.policy.progress_update_every)
+
+    def _send_progress_update(self, ctx: Ctx) -> None:
+        to = self.customer_recipient(ctx)
+        if to is None:
+            return
+        open_milestones = [m for m in ctx.case.milestones if m.met_at is None and m.cycle == ctx.case.cycle]
+        nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones else None
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="progress_update", to=to,
+                           links=MailLinks().add("status", self.status_link(ctx)), next_due=nxt.due_at if nxt else None)
+        self.event(ctx.case, "progress_update", "system", "Progress update sent to the customer")
 
     # ----- human_task: open or re-arm the wait ------------------------------------------------------
     def open_task(self, case_no: str, step: Step, token: str) -> None:
@@ -268,6 +311,9 @@ class Lifecycle:
             while now >= next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal):
                 self._escalate(ctx, sched.due_at)
                 timer.escalations += 1
+            progress = self._progress_due_at(ctx)
+            if progress is not None and now >= progress:
+                self._send_progress_update(ctx)
         new_timer = timer
 
         def change(c: Ctx) -> None:
@@ -477,6 +523,67 @@ class Lifecycle:
         self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="preliminary_feedback", to=to,
                            links=MailLinks().add("status", self.status_link(ctx)),
                            resolution_due=resolution.due_at if resolution else None)
+
+    # ----- extensions with the customer's consent (policy.md §5) ----------------------------------
+    def request_extension(self, case_no: str, by: str, reason: str, until: datetime) -> Extension:
+        """Staff ask for a later deadline on the step's milestone; the customer decides."""
+        ctx = self.load(case_no)
+        case, timer, now = ctx.case, ctx.case.step_timer, self.clock.now()
+        milestone = governing_milestone(case, timer.step) if timer else None
+        if milestone is None or milestone.met_at is not None:
+            raise InvalidInputError("this step has no deadline to extend", {"until": "no deadline on this step"})
+        if until.tzinfo is None:  # a browser's datetime-local: the dealer's wall clock
+            until = until.replace(tzinfo=ZoneInfo(ctx.cal.timezone))
+        until = until.astimezone(UTC)
+        if now >= milestone.due_at:
+            raise InvalidInputError("the deadline has passed", {"until": "ask before the deadline, not after"})
+        if until <= milestone.due_at:
+            raise InvalidInputError("the new deadline must be later", {"until": "must be after the current deadline"})
+        if any(e.answer is None and e.milestone == milestone.name and e.cycle == milestone.cycle
+               and now < e.until for e in case.extensions):
+            raise InvalidInputError("already waiting for the customer's answer", {"until": "an earlier request is open"})
+        customer = self.customer_recipient(ctx)
+        if customer is None:
+            raise InvalidInputError("the customer has no e-mail address", {"until": "agree with the customer by phone"})
+        extension = Extension(id=len(case.extensions) + 1, milestone=milestone.name, cycle=milestone.cycle,
+                              reason=reason, until=until, requested_by=by.lower(), requested_at=now)
+
+        def add(c: Ctx) -> None:
+            c.case.extensions.append(extension)
+        ctx = self.mutate(case_no, add)
+        link = self.links.issue(case_no=case_no, step="extension_consent", task_key=f"extension-{extension.id}",
+                                recipient=customer.email, expires_at=milestone.due_at)
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="extension_request", to=customer,
+                           links=MailLinks().add("extension_consent", link), extension=extension,
+                           current_due=milestone.due_at)
+        self.event(ctx.case, "extension_requested", by.lower(),
+                   f"Asked the customer to move {milestone.name} to {self.notifier.local_time(ctx.tenant, ctx.case, until)}: {reason}")
+        return extension
+
+    def answer_extension(self, case_no: str, extension_id: int, decision: str, by: str) -> None:
+        now = self.clock.now()
+        applied: list[Extension] = []
+
+        def answer(c: Ctx) -> None:
+            applied.clear()
+            ext = next((e for e in c.case.extensions if e.id == extension_id), None)
+            if ext is None or ext.answer is not None:
+                raise InvalidTransitionError(f"{case_no}: extension {extension_id} is not waiting for an answer")
+            ext.answer, ext.answered_at = decision, now  # type: ignore[assignment]
+            milestone = c.case.milestone(ext.milestone, ext.cycle)
+            if decision == "accept" and milestone is not None and milestone.met_at is None:
+                milestone.original_due_at = milestone.original_due_at or milestone.due_at
+                milestone.due_at = ext.until
+            applied.append(ext)
+        ctx = self.mutate(case_no, answer)
+        ext = applied[0]
+        verb = "agreed to move" if decision == "accept" else "did not agree to move"
+        self.event(ctx.case, f"extension_{decision}ed", by,
+                   f"The customer {verb} {ext.milestone} to {self.notifier.local_time(ctx.tenant, ctx.case, ext.until)}")
+        requester = ctx.tenant.staff_member(ext.requested_by)
+        if requester is not None:
+            self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="extension_answered",
+                               to=self.staff_recipient(ctx, requester), extension=ext)
 
     # ----- workflow: close, survey, attention ---------------------------------------------------
     def close(self, case_no: str) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class Milestone(_Model):
     breached: bool = False
     warned_at: datetime | None = None
     escalations: int = 0
+    original_due_at: datetime | None = None  # before an extension the customer agreed to
 
     @property
     def open(self) -> bool:
@@ -91,6 +92,20 @@ class Approval(_Model):
     decision: Literal["approve", "reject"] | None = None
     comment: str = ""
     decided_at: datetime | None = None
+
+
+class Extension(_Model):
+    """A deadline extension asked of the customer (policy.md §5: only with their consent)."""
+
+    id: int
+    milestone: str
+    cycle: int
+    reason: str
+    until: datetime
+    requested_by: str
+    requested_at: datetime
+    answer: Literal["accept", "decline"] | None = None
+    answered_at: datetime | None = None
 
 
 class Investigation(_Model):
@@ -157,6 +172,8 @@ class Case(_Model):
     closed_at: datetime | None = None
     attention_reason: str | None = None
     critical_alerted_at: datetime | None = None
+    extensions: list[Extension] = Field(default_factory=list)
+    calendar_warning: str | None = None  # a deadline fell in a year whose holidays are only estimated
     step_seq: int = 0
     step_timer: StepTimer | None = None
     last_recorded: str | None = None  # the task key whose decision was last applied

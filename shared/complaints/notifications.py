@@ -29,6 +29,7 @@ STEP_NAMES: dict[str, tuple[str, str]] = {
     "customer_reply": ("客户确认方案", "customer's answer to the plan"),
     "carry_out": ("方案执行", "carrying out the plan"),
     "survey": ("满意度回访", "satisfaction survey"),
+    "extension_consent": ("同意延期", "an extension of the deadline"),
 }
 
 PHASE_NAMES: dict[str, tuple[str, str]] = {

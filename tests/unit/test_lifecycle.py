@@ -8,7 +8,7 @@ import pytest
 
 from shared.complaints.actions import LinkActions, RequestMeta
 from shared.complaints.deadlines import cycle_milestones
-from shared.complaints.errors import LinkForbiddenError, LinkGoneError, LinkNotFoundError
+from shared.complaints.errors import InvalidInputError, LinkForbiddenError, LinkGoneError, LinkNotFoundError
 from shared.complaints.models import Case, Classification, Customer
 from tests.fakes import Domain
 
@@ -255,3 +255,67 @@ def test_status_page_shows_the_customers_messages_without_links_and_is_rate_limi
         actions.show(status)
     with pytest.raises(RateLimitedError):
         actions.show(status)
+
+
+def test_extension_moves_the_deadline_only_with_the_customers_consent() -> None:
+    from shared.complaints.pages import render
+
+    for answer in ("accept", "decline"):
+        d = Domain(T0)
+        no = make_case(d).case_no
+        d.lifecycle.enter(no, "plan", "e1")
+        d.lifecycle.open_task(no, "plan", "t1")
+        actions = LinkActions(d.lifecycle, d.links)
+        plan_link = link_of(d, "plan", "cs.sh001@dealers.example")
+        page = actions.show(plan_link)
+        assert page.data["can_extend"] and "Ask the customer" in render(page).replace("请求客户同意延期", "Ask the customer")
+        old_due = d.store.get_case(no).milestone("solution").due_at  # type: ignore[union-attr]
+        asked = actions.submit(plan_link, {"form_token": page.data["form_token"], "intent": "extension",
+                                           "reason": "The part comes from the factory next week.",
+                                           "until": "2026-12-02T18:00"}, RequestMeta())
+        assert asked.status == 200 and actions.show(plan_link).status == 200  # the step's link is not used up
+        consent = link_of(d, "extension_consent", "liu.wei@mail.example")
+        view = actions.show(consent)
+        assert view.status == 200 and "2026-12-02 18:00" in render(view)
+        assert actions.submit(consent, {"form_token": view.data["form_token"], "decision": answer},
+                              RequestMeta()).status == 200
+        case = d.store.get_case(no)
+        solution = case.milestone("solution")
+        assert solution is not None
+        if answer == "accept":
+            assert solution.due_at == datetime(2026, 12, 2, 10, 0, tzinfo=UTC) and solution.original_due_at == old_due
+        else:
+            assert solution.due_at == old_due and solution.original_due_at is None
+        assert case.extensions[0].answer == answer
+        assert f"extension_{answer}ed" in [e.type for e in d.store.events(no)]
+        assert actions.show(consent).status == 410  # answered once
+        staff = d.mailer.to("cs.sh001@dealers.example")[-1]
+        assert ("同意延期" if answer == "accept" else "不同意延期") in staff.subject
+
+
+def test_no_extension_after_the_deadline_or_without_an_answer() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "plan", "e1")
+    d.lifecycle.request_extension(no, "cs.sh001@dealers.example", "Waiting for a part", T0 + timedelta(days=10))
+    due = d.store.get_case(no).milestone("solution").due_at  # type: ignore[union-attr]
+    with pytest.raises(InvalidInputError):  # one open request at a time
+        d.lifecycle.request_extension(no, "cs.sh001@dealers.example", "Waiting for a part", T0 + timedelta(days=11))
+    d.clock.set(due)
+    assert d.store.get_case(no).milestone("solution").due_at == due  # type: ignore[union-attr]
+    with pytest.raises(InvalidInputError):
+        d.lifecycle.request_extension(no, "cs.sh001@dealers.example", "Too late now", T0 + timedelta(days=12))
+
+
+def test_progress_updates_every_two_working_days_unless_we_wrote_meanwhile() -> None:
+    d = Domain(T0)  # Monday
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "plan", "e1")
+    d.lifecycle.open_task(no, "plan", "t1")
+    d.clock.set(T0 + timedelta(days=2))  # Wednesday: two working days without news
+    d.lifecycle.timer(no, "plan")
+    updates = [m for m in d.mailer.to("liu.wei@mail.example") if "处理进度" in m.subject]
+    assert len(updates) == 1
+    d.clock.set(T0 + timedelta(days=3))
+    d.lifecycle.timer(no, "plan")  # one working day after the update: nothing yet
+    assert len([m for m in d.mailer.to("liu.wei@mail.example") if "处理进度" in m.subject]) == 1
