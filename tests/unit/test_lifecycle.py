@@ -319,3 +319,33 @@ def test_progress_updates_every_two_working_days_unless_we_wrote_meanwhile() -> 
     d.clock.set(T0 + timedelta(days=3))
     d.lifecycle.timer(no, "plan")  # one working day after the update: nothing yet
     assert len([m for m in d.mailer.to("liu.wei@mail.example") if "处理进度" in m.subject]) == 1
+
+
+@pytest.mark.parametrize(("severity", "expected"), [
+    ("general", {"acknowledgement": "2026-11-23T03:00", "first_contact": "2026-11-23T03:00",
+                 "preliminary_feedback": "2026-11-24T02:00", "solution": "2026-11-26T02:00"}),
+    ("major", {"acknowledgement": "2026-11-23T03:00", "first_contact": "2026-11-23T03:00",
+               "preliminary_feedback": "2026-11-24T02:00", "result": "2026-11-30T02:00"}),
+    ("critical", {"acknowledgement": "2026-11-23T03:00", "first_contact": "2026-11-23T03:00",
+                  "preliminary_feedback": "2026-11-24T02:00", "result": "2026-11-30T02:00"}),
+])
+def test_milestones_of_every_severity(severity: str, expected: dict[str, str]) -> None:
+    d = Domain(T0)  # Monday 10:00 in Shanghai
+    case = make_case(d, severity)
+    from shared.complaints.views import case_document
+
+    doc = case_document(case, [])
+    assert {m["name"]: m["due_at"][:16] for m in doc["milestones"]} == expected
+
+
+def test_several_departments_add_the_joint_plan_milestone() -> None:
+    d = Domain(T0)
+    no = make_case(d).case_no
+    d.lifecycle.enter(no, "investigation", "e1")
+    d.lifecycle.open_task(no, "investigation", "t1")
+    submit(d, link_of(d, "investigation", "cs.sh001@dealers.example"), findings="Sales and service both",
+           root_cause="communication", responsibility="management", preliminary_feedback="We are looking into it.",
+           departments_involved="2")
+    d.lifecycle.record(no, "investigation", "investigation-1")
+    joint = d.store.get_case(no).milestone("joint_plan")
+    assert joint is not None and joint.due_at == datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # 7 working days
