@@ -296,39 +296,40 @@ class Lifecycle:
         timer = ctx.case.step_timer
         if timer is None or timer.step != step:
             raise InvalidTransitionError(f"{case_no}: no timer for {step}")
-        now = self.clock.now()
-        sched = step_schedule(ctx.case, step, timer.opened_at, ctx.policy, ctx.cal)
-        expired = False
-        if step == "survey":
-            if timer.reminded_at is None and now >= sched.due_at:
-                self._survey_reminder(ctx)
-                timer.reminded_at = now
-            expired = sched.expires_at is not None and now >= sched.expires_at
-        else:
-            if sched.warn_at and timer.warned_at is None and sched.warn_at <= now < sched.due_at:
-                self._warn(ctx, sched.due_at)
-                timer.warned_at = now
-            while now >= next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal):
-                self._escalate(ctx, sched.due_at)
-                timer.escalations += 1
-            progress = self._progress_due_at(ctx)
-            if progress is not None and now >= progress:
-                self._send_progress_update(ctx)
-        new_timer = timer
+        with self.notifier.deferred():  # warnings and escalations go out once the case is saved
+            now = self.clock.now()
+            sched = step_schedule(ctx.case, step, timer.opened_at, ctx.policy, ctx.cal)
+            expired = False
+            if step == "survey":
+                if timer.reminded_at is None and now >= sched.due_at:
+                    self._survey_reminder(ctx)
+                    timer.reminded_at = now
+                expired = sched.expires_at is not None and now >= sched.expires_at
+            else:
+                if sched.warn_at and timer.warned_at is None and sched.warn_at <= now < sched.due_at:
+                    self._warn(ctx, sched.due_at)
+                    timer.warned_at = now
+                while now >= next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal):
+                    self._escalate(ctx, sched.due_at)
+                    timer.escalations += 1
+                progress = self._progress_due_at(ctx)
+                if progress is not None and now >= progress:
+                    self._send_progress_update(ctx)
+            new_timer = timer
 
-        def change(c: Ctx) -> None:
-            c.case.step_timer = new_timer
-            c.case.escalation_level = new_timer.escalations
-            c.case.assignee = new_timer.assignee
-            if step == "approval" and c.case.pending_approvals():
-                c.case.pending_approvals()[0].approver = new_timer.assignee
-            milestone = governing_milestone(c.case, step)
-            if milestone is not None and now >= milestone.due_at and milestone.met_at is None:
-                milestone.breached = True
-                milestone.escalations = new_timer.escalations
-            if new_timer.warned_at and milestone is not None and milestone.warned_at is None:
-                milestone.warned_at = new_timer.warned_at
-        ctx = self.mutate(case_no, change)
+            def change(c: Ctx) -> None:
+                c.case.step_timer = new_timer
+                c.case.escalation_level = new_timer.escalations
+                c.case.assignee = new_timer.assignee
+                if step == "approval" and c.case.pending_approvals():
+                    c.case.pending_approvals()[0].approver = new_timer.assignee
+                milestone = governing_milestone(c.case, step)
+                if milestone is not None and now >= milestone.due_at and milestone.met_at is None:
+                    milestone.breached = True
+                    milestone.escalations = new_timer.escalations
+                if new_timer.warned_at and milestone is not None and milestone.warned_at is None:
+                    milestone.warned_at = new_timer.warned_at
+            ctx = self.mutate(case_no, change)
         return {"seconds": self._next_timer_seconds(ctx), "expired": expired}
 
     def _warn(self, ctx: Ctx, due_at: datetime) -> None:

@@ -7,7 +7,10 @@ threads back into its case; and ``Auto-Submitted`` plus
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -125,6 +128,20 @@ class Notifier:
         self._store = store
         self._mailer = mailer
         self._clock = clock
+        self._held = threading.local()
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Mails composed in the block go out when it ends without error — after the state
+        they announce is saved, so nobody can act on a mail before the case says so."""
+        held: list[Callable[[], None]] = []
+        self._held.mails = held
+        try:
+            yield
+        finally:
+            self._held.mails = None
+        for send in held:
+            send()
 
     def local_time(self, tenant: Tenant, case: Case, at: datetime | None) -> str:
         if at is None:
@@ -133,7 +150,15 @@ class Notifier:
         return cal.local(at).strftime("%Y-%m-%d %H:%M")
 
     def send(self, *, tenant: Tenant, case: Case, kind: str, to: Recipient,
-             links: MailLinks | None = None, **context: Any) -> MailMessage:
+             links: MailLinks | None = None, **context: Any) -> None:
+        held = getattr(self._held, "mails", None)
+        if held is not None:
+            held.append(lambda: self._send_now(tenant, case, kind, to, links, context))
+            return
+        self._send_now(tenant, case, kind, to, links, context)
+
+    def _send_now(self, tenant: Tenant, case: Case, kind: str, to: Recipient, links: MailLinks | None,
+                  context: dict[str, Any]) -> None:
         language = to.language
         zh = language.startswith("zh")
         dealer = tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None
@@ -174,7 +199,6 @@ class Notifier:
                               sender=tenant.brand.sender_address, recipients=[to.email], subject=subject,
                               text=text, kind=kind, links=[])
         self._store.add_message(message)
-        return message
 
 
 def _footer(tenant: Tenant, zh: bool) -> str:
