@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from shared.complaints.actions import LinkActions, RequestMeta
 from shared.complaints.deadlines import cycle_milestones
 from shared.complaints.errors import InvalidInputError, LinkForbiddenError, LinkGoneError, LinkNotFoundError
+from shared.complaints.links import link_hash
 from shared.complaints.models import Case, Classification, Customer
 from tests.fakes import Domain
 
@@ -349,3 +351,42 @@ def test_several_departments_add_the_joint_plan_milestone() -> None:
     d.lifecycle.record(no, "investigation", "investigation-1")
     joint = d.store.get_case(no).milestone("joint_plan")
     assert joint is not None and joint.due_at == datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # 7 working days
+
+
+def test_concurrent_submissions_make_exactly_one_decision() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    d, no = waiting_for_first_contact()
+    actions = LinkActions(d.lifecycle, d.links)
+    mine = link_of(d, "first_contact", "cs.sh001@dealers.example")
+    # The same link submitted twice at once (a double click), and an escalated manager's own link.
+    d.clock.set(T0 + timedelta(hours=1))
+    d.lifecycle.timer(no, "first_contact")
+    theirs = link_of(d, "first_contact", "service.sh001@dealers.example")
+    tokens = {link: actions.show(link).data["form_token"] for link in (mine, theirs)}
+
+    def post(link: str) -> int:
+        return actions.submit(link, {"form_token": tokens[link], "notes": "called"}, RequestMeta()).status
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda i: _status_or_gone(post, [mine, theirs][i % 2]), range(6)))
+    assert statuses.count(200) == 1 and statuses.count(410) == 5
+    assert len(d.workflow.completed) == 1
+
+
+def _status_or_gone(post: Any, link: str) -> int:
+    try:
+        return int(post(link))
+    except LinkGoneError:
+        return 410
+
+
+def test_a_scanner_opening_links_changes_nothing() -> None:
+    d, no = waiting_for_first_contact()
+    actions = LinkActions(d.lifecycle, d.links)
+    link = link_of(d, "first_contact", "cs.sh001@dealers.example")
+    before = (d.store.get_case(no), d.store.get_task(no, "first_contact-1"), d.store.get_link(link_hash(link)))
+    for _ in range(5):
+        assert actions.show(link).status == 200
+    after = (d.store.get_case(no), d.store.get_task(no, "first_contact-1"), d.store.get_link(link_hash(link)))
+    assert before == after and d.workflow.completed == []
