@@ -204,6 +204,6 @@ class Notifier:
 def _footer(tenant: Tenant, zh: bool) -> str:
     if zh:
         return (f"—— {tenant.brand.name_zh or tenant.brand.name} 客户关爱中心\n"
-                "本邮件由投诉处理系统发送。直接回复本邮件即可补充信息，您的回复会归入同一案件。")
+                "本邮件由投诉处理系统发送。如需补充信息，回复本邮件即可，您的回复会归入同一案件。")
     return (f"— {tenant.brand.name} Customer Care\n"
             "You can reply to this mail to add information: your reply is filed with the same case.")
