@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install browser run test lint typecheck unit synth benchmark clean
+.PHONY: install browser run test lint typecheck unit synth cfn-lint deploy destroy benchmark clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,11 +33,43 @@ test: install browser lint typecheck
 unit: install
 	$(VENV)/bin/pytest tests/unit
 
-synth: install  # the CloudFormation template in cdk.out/, offline, with the pinned CDK CLI
-	npx -y aws-cdk@2.1148.1 synth -q -c stage=$(or $(STAGE),dev)
+# AWS (docs/deploy.md). The CDK CLI is pinned: npm's `latest` is a 3.x that cannot read
+# current cloud assemblies. Context comes from these variables, each optional except STAGE
+# for deploy/destroy: make deploy STAGE=prod MAIL_DOMAINS=a.example,b.example ALARM_EMAILS=ops@a.example
+CDK := npx -y aws-cdk@2.1148.1
+CDK_CONTEXT = -c stage=$(or $(STAGE),dev) $(if $(BUNDLE),-c bundle=$(BUNDLE)) \
+	$(if $(MAIL_DOMAINS),-c mail_domains=$(MAIL_DOMAINS)) $(if $(BRAND_ID),-c brand_id=$(BRAND_ID)) \
+	$(if $(PUBLIC_BASE_URL),-c public_base_url=$(PUBLIC_BASE_URL)) $(if $(ALARM_EMAILS),-c alarm_emails=$(ALARM_EMAILS)) \
+	$(if $(INVITATION_SENDER),-c invitation_sender=$(INVITATION_SENDER)) \
+	$(if $(THREAT_PROTECTION),-c threat_protection=$(THREAT_PROTECTION)) \
+	$(if $(LINK_SECRET_VERSION),-c link_secret_version=$(LINK_SECRET_VERSION))
+# Regions whose CloudFormation has SES receipt rule sets (cfn-lint's registry data): the
+# template must be valid wherever a brand can receive mail.
+SES_RECEIVING_REGIONS := us-east-1 us-east-2 us-west-1 us-west-2 ca-central-1 sa-east-1 eu-west-1 eu-west-2 \
+	eu-west-3 eu-central-1 eu-north-1 eu-south-1 il-central-1 af-south-1 ap-south-1 ap-southeast-1 \
+	ap-southeast-2 ap-southeast-3 ap-northeast-1 ap-northeast-2 ap-northeast-3
+need-stage = $(if $(STAGE),,$(error set the stage: make $@ STAGE=prod))
+
+synth: install  # cdk.out/complaints-<stage>.template.json; the first run downloads the Lambda dependencies (BUNDLE=false: none, fully offline)
+	$(CDK) synth -q $(CDK_CONTEXT)
+
+cfn-lint: synth
+	$(VENV)/bin/cfn-lint --regions $(SES_RECEIVING_REGIONS) -- cdk.out/complaints-$(or $(STAGE),dev).template.json
+
+deploy: install  # to the account and region of the current AWS credentials; always with the dependencies
+	$(need-stage)
+	$(CDK) deploy $(CDK_CONTEXT) -c bundle=true --require-approval broadening $(CDK_ARGS) complaints-$(STAGE)
+
+destroy: install  # asks before deleting; retained data (table, raw mail, keys, user pool) stays outside dev
+	$(need-stage)
+	$(CDK) destroy $(CDK_CONTEXT) $(CDK_ARGS) complaints-$(STAGE)
 
 benchmark: install
 	$(PY) -m benchmarks.lifecycles --cases 100
 
 clean:
 	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: benchmark-intake
+benchmark-intake: install  # intake throughput next to its floor (docs/benchmarks.md)
+	$(PY) -m benchmarks.intake --mails 200

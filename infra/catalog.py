@@ -15,6 +15,15 @@ STEPFUNCTIONS_DIR = ROOT / "stepfunctions"
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """When EventBridge Scheduler invokes a function (AWS only; the local runtime ignores it)."""
+
+    expression: str  # "cron(0 8 1 * ? *)", "rate(15 minutes)", ...
+    timezone: str = "UTC"  # the zone cron fields are read in, e.g. "Asia/Shanghai"
+    payload: str = "{}"  # the event the function receives, as JSON text
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     name: str  # logical name; the Lambda is "<stack>-<name>"
     handler: str  # import path of the handler callable
@@ -29,6 +38,8 @@ class FunctionSpec:
     starts_executions: bool = False
     sends_task_results: bool = False
     http_routes: tuple[str, ...] = ()
+    schedule: Schedule | None = None  # invoked on this schedule (asynchronously) in AWS
+    reserved_concurrency: int | None = None  # AWS: at most this many at once, and always this many available
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -42,6 +53,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         needs_raw_bucket_write=True,
         sends_mail=True,
         starts_executions=True,
+        reserved_concurrency=10,  # a mail flood queues (Lambda retries async events) instead of starving the rest
     ),
     FunctionSpec(
         name="workflow",
@@ -69,8 +81,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="staff_api",
         handler="functions.staff_api.handler.handler",
-        description="Case list and detail for staff, scoped to their tenant (HTTP API, JWT)",
-        http_routes=("GET /api/cases", "GET /api/cases/{case_no}"),
+        description="Staff API, scoped to their tenant (HTTP API, JWT): cases, corrections, dealer assignment, "
+                    "held mail and its release, manual intake",
+        # Releasing held mail and manual intake register cases as intake does: read raw mail,
+        # store attachments and originals, acknowledge, start the lifecycle.
+        needs_raw_bucket_read=True,
+        needs_raw_bucket_write=True,
+        sends_mail=True,
+        starts_executions=True,
+        http_routes=("GET /api/cases", "GET /api/cases/{case_no}", "POST /api/cases/{case_no}/classification",
+                     "POST /api/cases/{case_no}/dealer", "GET /api/held", "POST /api/held/{held_id}/release",
+                     "GET /api/intake", "POST /api/intake"),
     ),
 )
 

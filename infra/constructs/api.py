@@ -9,20 +9,22 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_logs as logs
-from aws_cdk.aws_apigatewayv2_authorizers import HttpIamAuthorizer
+from aws_cdk.aws_apigatewayv2_authorizers import HttpUserPoolAuthorizer
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
 from infra import catalog
 from infra.constructs.functions import LOG_RETENTION, Functions
 from infra.constructs.nag import acknowledge
+from infra.constructs.staff import StaffDirectory
 
-STAFF_PREFIX = "/api/"  # the staff API; everything else is a page reached from a mailed link
+STAFF_PREFIX = "/api/"  # the staff API (Cognito JWT); everything else is a page reached from a mailed link
 THROTTLE_RATE = 50  # requests per second, steady
 THROTTLE_BURST = 100
 
-# Access log fields. Deliberately not $context.path: link paths carry link ids, which are
-# credentials; routeKey names the route template instead.
+# Access log fields. Deliberately not $context.path (link paths carry link ids, which are
+# credentials; routeKey names the route template instead), nor the query string, nor the
+# caller's IP or identity (personal data the operations team does not need).
 _ACCESS_LOG = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTime",
@@ -59,7 +61,8 @@ def parse_route(route: str) -> tuple[apigwv2.HttpMethod, str]:
 
 
 class HttpApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, functions: Functions, stage: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, functions: Functions, staff: StaffDirectory,
+                 stage: str) -> None:
         super().__init__(scope, construct_id)
         self.api = apigwv2.HttpApi(self, "Api", create_default_stage=False)
         log_group = logs.LogGroup(
@@ -72,19 +75,20 @@ class HttpApi(Construct):
             access_log_settings=_AccessLogSettings(apigwv2.LogGroupLogDestination(log_group),
                                                    apigw.AccessLogFormat.custom(json.dumps(_ACCESS_LOG))),
         )
-        # Staff routes are closed at the edge (SigV4) until the Cognito JWT authorizer
-        # lands; the handler also refuses any caller without verified JWT claims.
-        staff_authorizer = HttpIamAuthorizer()
+        # API Gateway verifies the staff member's Cognito ID token (signature, expiry, issuer,
+        # audience = the staff app client); the handler then reads its email and brand claims.
+        staff_authorizer = HttpUserPoolAuthorizer("StaffAuthorizer", staff.user_pool,
+                                                  user_pool_clients=[staff.client])
         for spec in catalog.FUNCTIONS:
             if not spec.http_routes:
                 continue
             integration = HttpLambdaIntegration(f"{spec.name}Integration", functions.by_name[spec.name])
             for route in spec.http_routes:
                 method, path = parse_route(route)
-                staff = path.startswith(STAFF_PREFIX)
+                for_staff = path.startswith(STAFF_PREFIX)
                 for http_route in self.api.add_routes(path=path, methods=[method], integration=integration,
-                                                      authorizer=staff_authorizer if staff else None):
-                    if not staff:
+                                                      authorizer=staff_authorizer if for_staff else None):
+                    if not for_staff:
                         acknowledge(http_route, "AwsSolutions-APIG4",
                                     "Link pages are opened from mail by customers and dealer staff without an "
                                     "account: the unguessable, hashed, expiring, single-use link id is the "

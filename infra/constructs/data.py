@@ -25,6 +25,15 @@ from infra.constructs.nag import acknowledge
 _ATTRIBUTE_TYPES = {"S": AttributeType.STRING, "N": AttributeType.NUMBER, "B": AttributeType.BINARY}
 _PROJECTIONS = {"ALL": ProjectionType.ALL, "KEYS_ONLY": ProjectionType.KEYS_ONLY, "INCLUDE": ProjectionType.INCLUDE}
 RAW_MAIL_PREFIX = "raw/"  # the receipt rule stores mail here; functions get it as COMPLAINTS_RAW_PREFIX
+# Retention (architecture.md: raw mail is evidence, kept for ever). Nothing in the system
+# reads a mail after its case is registered except on request, so after half a year it
+# moves to Glacier Instant Retrieval (still read in milliseconds; S3 leaves objects under
+# 128 KB where they are). The system never overwrites or deletes a mail: a previous
+# version exists only after an operator deleted one (an erasure request), and stays a
+# year as the undo window.
+RAW_MAIL_ARCHIVE_AFTER = Duration.days(180)
+RAW_MAIL_DELETED_KEPT = Duration.days(365)
+ACCESS_LOGS_KEPT = Duration.days(365)
 
 
 @cache
@@ -99,7 +108,8 @@ class DataStore(Construct):
             # Retained mail stays readable only while its key lives.
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # SES writes as itself into an SSE-KMS bucket, so it needs the key; only for this account.
+        # SES writes as itself into an SSE-KMS bucket, so it needs the key; only for this
+        # account. Encrypt only: reading mail back takes kms:Decrypt, which SES never gets.
         self.mail_key.add_to_resource_policy(iam.PolicyStatement(
             sid="AllowSesToStoreReceivedMail",
             principals=[iam.ServicePrincipal("ses.amazonaws.com")],
@@ -138,7 +148,7 @@ class DataStore(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             minimum_tls_version=1.2,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+            lifecycle_rules=[s3.LifecycleRule(id="Expire", expiration=ACCESS_LOGS_KEPT)],
             removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(access_logs, "AwsSolutions-S1",
@@ -152,6 +162,14 @@ class DataStore(Construct):
             enforce_ssl=True,
             minimum_tls_version=1.2,
             versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="Archive", transitions=[s3.Transition(
+                    storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                    transition_after=RAW_MAIL_ARCHIVE_AFTER)]),
+                s3.LifecycleRule(id="ForgetDeleted", noncurrent_version_expiration=RAW_MAIL_DELETED_KEPT,
+                                 expired_object_delete_marker=True,
+                                 abort_incomplete_multipart_upload_after=Duration.days(7)),
+            ],
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="raw-mail/",
             removal_policy=RemovalPolicy.RETAIN,  # raw mail is evidence: kept for ever

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from aws_cdk import CfnElement, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnElement, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -13,21 +14,17 @@ from constructs import Construct
 
 from infra import catalog
 from infra.catalog import FunctionSpec
+from infra.constructs.bundling import RUNTIME
 from infra.constructs.data import RAW_MAIL_PREFIX, DataStore
-from infra.constructs.nag import acknowledge
+from infra.constructs.nag import REDUNDANT_DEPENDS_ON, acknowledge, lint_ignore
+from infra.constructs.operations import Operations
 
-RUNTIME = lambda_.Runtime.PYTHON_3_11  # the interpreter the project is tested on (pyproject: >=3.11)
 SERVICE_NAME = "complaints"
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS  # operational logs; the case timeline is the record
-
-# What the Lambda package must not carry: tooling, tests, local state, the CDK output
-# itself (staging cdk.out into cdk.out would recurse).
-ASSET_EXCLUDES = [
-    ".venv", ".git", ".ci", "tests", "cdk.out", "node_modules", "docs", "benchmarks",
-    "__pycache__", "*.pyc", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".local-state",
-    "*.egg-info", "infra", "stepfunctions", "cdk.json", "cdk.context.json", "Makefile",
-    "pyproject.toml", "README.md", ".gitignore", ".env*",
-]
+# Asynchronous invocations (SES, schedules): Lambda retries twice, keeps an event up to
+# six hours (a throttled intake waits rather than drops mail), then the failure queue.
+ASYNC_RETRIES = 2
+ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 
 # Item-level reads and writes only: the design forbids Scan, and nothing at run time
 # creates, changes or deletes tables. Transactions are authorised per item action.
@@ -47,27 +44,41 @@ def lambda_handler(dotted: str) -> str:
 
 
 class Functions(Construct):
-    """The catalog's Lambdas. ``by_name`` maps each spec's logical name to its function."""
+    """The catalog's Lambdas. ``by_name`` maps each spec's logical name to its function.
 
-    def __init__(self, scope: Construct, construct_id: str, *, data: DataStore, mail_domains: Sequence[str],
-                 stage: str) -> None:
+    ``asynchronous`` names the functions invoked with ``InvocationType=Event`` (by SES, by
+    a schedule): only those get a failure destination, and the right to use it.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, data: DataStore,
+                 operations: Operations, asynchronous: Collection[str], mail_domains: Sequence[str], stage: str,
+                 brand_id: str, link_secret_version: str | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        # One asset for all functions: functions/ + shared/. Third-party packages
-        # (pynamodb, powertools, pydantic, ...) are not bundled yet: a local
-        # `pip install --platform manylinux2014_x86_64 --only-binary=:all: --target`
-        # bundling step (no Docker) is a later issue; until then the functions only
-        # have what the Lambda runtime ships (boto3).
-        code = lambda_.Code.from_asset(str(catalog.ROOT), exclude=ASSET_EXCLUDES)
+        # The HMAC key is an environment variable: with a customer-managed key, only principals
+        # that may decrypt with this key can read the functions' configuration (or the secret)
+        # in clear.
+        self.environment_key = kms.Key(
+            self, "EnvironmentKey", description=f"{stack.stack_name} Lambda environment and link HMAC key",
+            enable_key_rotation=True,
+            # A retained secret stays readable only while its key lives.
+            removal_policy=RemovalPolicy.DESTROY if stage == "dev" else RemovalPolicy.RETAIN,
+        )
         self.link_secret = secretsmanager.Secret(
-            self, "LinkSecret", description="HMAC key of link form tokens",
+            self, "LinkSecret", description="HMAC key of link form tokens", encryption_key=self.environment_key,
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64,
                                                                         exclude_punctuation=True),
             removal_policy=RemovalPolicy.DESTROY if stage == "dev" else RemovalPolicy.RETAIN,
         )
         acknowledge(self.link_secret, "AwsSolutions-SMG4",
-                    "Rotating the HMAC key invalidates every form token of every link in flight; rotation "
-                    "with a grace period for the previous key is a later issue.")
+                    "The functions receive the key at deployment (a CloudFormation dynamic reference), so an "
+                    "automatic rotation would not reach them. It is rotated by hand: put a new value, then "
+                    "deploy with link_secret_version set to its version id (docs/deploy.md). Rotation only "
+                    "invalidates link pages open at that moment; the links in mails keep working.")
+        # Resolved by CloudFormation at deployment: the value never enters the template.
+        # Naming a version makes a rotation a template change, which redeploys the functions.
+        link_secret = (SecretValue.secrets_manager(self.link_secret.secret_arn, version_id=link_secret_version)
+                       if link_secret_version else self.link_secret.secret_value)
         self.by_name: dict[str, lambda_.Function] = {}
         for spec in catalog.FUNCTIONS:
             scope_ = Construct(self, spec.name)
@@ -89,22 +100,40 @@ class Functions(Construct):
                 code=code,
                 memory_size=spec.memory_mb,
                 timeout=Duration.seconds(spec.timeout_s),
+                reserved_concurrent_executions=spec.reserved_concurrency,
                 role=role,
                 log_group=log_group,
                 tracing=lambda_.Tracing.ACTIVE,
+                environment_encryption=self.environment_key,
                 environment={
                     "COMPLAINTS_TABLE_NAME": data.table.table_name,
                     "COMPLAINTS_RAW_BUCKET": data.raw_bucket.bucket_name,
                     "COMPLAINTS_RAW_PREFIX": RAW_MAIL_PREFIX,  # where the receipt rule stores mail
                     "COMPLAINTS_REGION": stack.region,
+                    "COMPLAINTS_BRAND_ID": brand_id,
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                    # Settings require it in every function (validated at cold start). A
-                    # CloudFormation dynamic reference: the value never enters the template.
-                    "COMPLAINTS_LINK_SECRET": self.link_secret.secret_value.unsafe_unwrap(),
+                    # Settings require it in every function (validated at cold start).
+                    "COMPLAINTS_LINK_SECRET": link_secret.unsafe_unwrap(),
                 },
             )
             for statement in _statements(spec, data, mail_domains):
                 role.add_to_principal_policy(statement)
+            # Lambda decrypts the environment as the function's role.
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt"],
+                                                             resources=[self.environment_key.key_arn]))
+            if spec.name in asynchronous:
+                operations.grant_failure_delivery(role)
+                config = lambda_.CfnEventInvokeConfig(
+                    scope_, "AsyncInvokeConfig",
+                    function_name=fn.function_name, qualifier="$LATEST",
+                    maximum_retry_attempts=ASYNC_RETRIES,
+                    maximum_event_age_in_seconds=int(ASYNC_MAX_EVENT_AGE.to_seconds()),
+                    destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                        on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
+                            destination=operations.failures.queue_arn)),
+                )
+                # Lambda checks the role may send to the destination when the config is made.
+                config.node.add_dependency(role)
             acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
                         "Only the X-Ray statement that active tracing adds (xray:PutTraceSegments, "
                         "xray:PutTelemetryRecords): X-Ray has no resource-level permissions.")
@@ -112,6 +141,7 @@ class Functions(Construct):
                 acknowledge(role, f"AwsSolutions-IAM5[Resource::<{_logical_id(data.raw_bucket)}.Arn>/*]",
                             "Object actions (s3:GetObject/PutObject) on the raw-mail bucket's objects: "
                             "each received mail is its own key, named by SES.")
+            lint_ignore(fn, REDUNDANT_DEPENDS_ON)
             acknowledge(fn, "AwsSolutions-L1",
                         "Pinned to Python 3.11, the interpreter the code base and its tests target; "
                         "moving runtimes is a deliberate upgrade, not a side effect of a CDK bump.")

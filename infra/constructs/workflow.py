@@ -16,7 +16,7 @@ from constructs import Construct
 
 from infra import catalog
 from infra.constructs.functions import LOG_RETENTION, Functions
-from infra.constructs.nag import acknowledge
+from infra.constructs.nag import REDUNDANT_DEPENDS_ON, acknowledge, lint_ignore
 
 TASK_RESPONSE_ACTIONS = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
 
@@ -45,6 +45,7 @@ class Lifecycle(Construct):
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
         )
+        lint_ignore(self.state_machine, REDUNDANT_DEPENDS_ON)
         # Exactly the functions the ASL names, unqualified ARNs (no ":*" version wildcard).
         invoked = [functions.by_name[spec.name].function_arn for spec in catalog.FUNCTIONS if spec.substitution]
         self.state_machine.add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],

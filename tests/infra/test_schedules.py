@@ -1,0 +1,83 @@
+"""EventBridge Scheduler from the catalog: a ``schedule`` on an entry is all it takes.
+
+The catalog schedules nothing yet (monthly reports and the intake reconciler are other
+issues), so this module builds the stack with one scheduled entry added for the test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from cdk_nag import AwsSolutionsChecks
+
+from infra import catalog
+from infra.app import build_app
+from infra.catalog import FunctionSpec, Schedule
+from infra.stack import ComplaintsStack
+from tests.infra.support import Synth, allowed_actions, as_list
+
+REPORTS = FunctionSpec(
+    name="monthly_reports",
+    handler="functions.workflow.handler.handler",  # any packaged handler: only the wiring is under test
+    description="Test-only: monthly KPI reports to each dealer and the brand",
+    schedule=Schedule("cron(0 8 1 * ? *)", timezone="Asia/Shanghai", payload=json.dumps({"report": "monthly"})),
+    sends_mail=True,
+)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth[ComplaintsStack]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalog, "FUNCTIONS", (*catalog.FUNCTIONS, REPORTS))
+        outdir = tmp_path_factory.mktemp("cdk.out")
+        app, stack = build_app(context={"bundle": False}, outdir=str(outdir))
+        yield Synth.of(app, stack, outdir)
+
+
+def test_a_scheduled_entry_gets_its_schedule(synth: Synth[ComplaintsStack]) -> None:
+    assert REPORTS.schedule is not None
+    function_id = synth.function_ids()[REPORTS.name]
+    (schedule,) = synth.of_type("AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["Name"] == f"{synth.stack.stack_name}-{REPORTS.name}"
+    assert props["ScheduleExpression"] == REPORTS.schedule.expression
+    assert props["ScheduleExpressionTimezone"] == "Asia/Shanghai"
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert props["State"] == "ENABLED"
+    target = props["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert json.loads(target["Input"]) == {"report": "monthly"}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["DeadLetterConfig"] == {"Arn": synth.resolve(synth.stack.operations.failures.queue_arn)}
+    (group,) = synth.of_type("AWS::Scheduler::ScheduleGroup").values()
+    assert props["GroupName"] == group["Properties"]["Name"]
+
+
+def test_a_schedule_may_invoke_its_function_and_nothing_else(synth: Synth[ComplaintsStack]) -> None:
+    (schedule,) = synth.of_type("AWS::Scheduler::Schedule").values()
+    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    assert role_id in schedule["DependsOn"], "the role's policy exists before the first run"
+    (trust,) = synth.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = synth.role_statements(role_id)
+    assert allowed_actions(statements) == {"lambda:InvokeFunction", "sqs:SendMessage", "kms:Decrypt",
+                                           "kms:GenerateDataKey"}
+    (invoke,) = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    assert as_list(invoke["Resource"]) == [{"Fn::GetAtt": [synth.function_ids()[REPORTS.name], "Arn"]}]
+
+
+def test_a_scheduled_function_fails_into_the_queue(synth: Synth[ComplaintsStack]) -> None:
+    function_id = synth.function_ids()[REPORTS.name]
+    configs = [c["Properties"] for c in synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+               if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+    assert [c["DestinationConfig"]["OnFailure"]["Destination"] for c in configs] == [
+        synth.resolve(synth.stack.operations.failures.queue_arn)]
+
+
+def test_cdk_nag_accepts_the_schedules(synth: Synth[ComplaintsStack]) -> None:
+    report = AwsSolutionsChecks().validate_scope(synth.app)
+    assert [f"{v.rule_name} at {[r.construct_path for r in v.violating_resources]}"
+            for v in report.violations] == []
