@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.complaints.errors import InvalidInputError
 from shared.complaints.lifecycle import Lifecycle
-from shared.runtime.observability import logger, tracer
+from shared.runtime.observability import logger, metrics, tracer
 from shared.runtime.wiring import services
 
 ACTIONS: dict[str, Callable[[Lifecycle, dict[str, Any]], dict[str, Any]]] = {
@@ -26,9 +26,17 @@ ACTIONS: dict[str, Callable[[Lifecycle, dict[str, Any]], dict[str, Any]]] = {
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = ACTIONS.get(str(event.get("action")))
     if action is None:
         raise InvalidInputError(f"unknown workflow action {event.get('action')!r}")
     logger.append_keys(case_no=event.get("case_no"), action=event.get("action"), step=event.get("step"))
-    return action(services().lifecycle, event)
+    result = action(services().lifecycle, event)
+    # What the stack's alarms watch (infra/constructs/operations.py): namespace Complaints, no extra dimensions.
+    if event.get("action") == "needs_attention":
+        metrics.add_metric(name="NeedsAttention", unit="Count", value=1)
+    for milestone in result.get("breached", []):
+        metrics.add_metric(name="DeadlineBreached", unit="Count", value=1)
+        logger.info("deadline breached", extra={"milestone": milestone})
+    return result

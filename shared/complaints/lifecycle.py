@@ -316,8 +316,10 @@ class Lifecycle:
                 if progress is not None and now >= progress:
                     self._send_progress_update(ctx)
             new_timer = timer
+            breached: list[str] = []
 
             def change(c: Ctx) -> None:
+                breached.clear()
                 c.case.step_timer = new_timer
                 c.case.escalation_level = new_timer.escalations
                 c.case.assignee = new_timer.assignee
@@ -325,12 +327,14 @@ class Lifecycle:
                     c.case.pending_approvals()[0].approver = new_timer.assignee
                 milestone = governing_milestone(c.case, step)
                 if milestone is not None and now >= milestone.due_at and milestone.met_at is None:
+                    if not milestone.breached:
+                        breached.append(milestone.name)
                     milestone.breached = True
                     milestone.escalations = new_timer.escalations
                 if new_timer.warned_at and milestone is not None and milestone.warned_at is None:
                     milestone.warned_at = new_timer.warned_at
             ctx = self.mutate(case_no, change)
-        return {"seconds": self._next_timer_seconds(ctx), "expired": expired}
+        return {"seconds": self._next_timer_seconds(ctx), "expired": expired, "breached": breached}
 
     def _warn(self, ctx: Ctx, due_at: datetime) -> None:
         timer = ctx.case.step_timer

@@ -56,8 +56,11 @@ def test_rejected_plan_is_revised_and_approved(warp_runtime: LocalRuntime) -> No
     assert [c.step for c in people.clicks].count("plan") == 2
 
 
-def test_silent_cs_head_is_warned_then_escalated_up_the_ladder(warp_runtime: LocalRuntime) -> None:
+def test_silent_cs_head_is_warned_then_escalated_up_the_ladder(warp_runtime: LocalRuntime, monkeypatch: Any) -> None:
     acted: list[str] = []
+    emitted: list[str] = []
+    monkeypatch.setattr("functions.workflow.handler.metrics.add_metric",
+                        lambda name, unit, value: emitted.append(name))
 
     def first_contact(m: SentMail) -> dict[str, Any] | None:
         # The CS head ignores everything; the GM acts when the escalation reaches him.
@@ -80,6 +83,7 @@ def test_silent_cs_head_is_warned_then_escalated_up_the_ladder(warp_runtime: Loc
     assert case.milestone("first_contact", 1).breached
     assert not case.on_time
     assert acted == ["gm"] and [c.status for c in people.clicks if c.step == "first_contact"] == [200]
+    assert emitted.count("DeadlineBreached") == 1  # once per milestone, however often it escalates
 
 
 def test_poor_survey_opens_a_level_two_follow_up(warp_runtime: LocalRuntime) -> None:
@@ -103,6 +107,9 @@ def test_unexpected_error_parks_the_case_in_needs_attention(warp_runtime: LocalR
         raise KeyError("simulated defect")
 
     monkeypatch.setattr(Lifecycle, "triage", broken)
+    emitted: list[str] = []
+    monkeypatch.setattr("functions.workflow.handler.metrics.add_metric",
+                        lambda name, unit, value: emitted.append(name))
     no = register(warp_runtime, "p01_brake_failure_sh001.eml")
     wait_until(finished(warp_runtime, no))
     execution = warp_runtime.execution(no)
@@ -111,6 +118,7 @@ def test_unexpected_error_parks_the_case_in_needs_attention(warp_runtime: LocalR
     assert case.phase == "needs_attention" and "KeyError" in case.attention_reason
     alert = warp_runtime.outbox.all()[-1].mail
     assert alert.to == ["cr.center@aurora-motors.example"] and "需人工处理" in alert.subject
+    assert emitted.count("NeedsAttention") == 1  # the metrics object is shared: intake counts its mail too
 
 
 def test_customer_declines_then_accepts_the_revised_plan(warp_runtime: LocalRuntime) -> None:
