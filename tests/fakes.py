@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from shared.complaints.lifecycle import Lifecycle
 from shared.complaints.links import LinkService
 from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
 from shared.complaints.notifications import Notifier
-from shared.complaints.ports import InboundRecord, OutgoingMail
+from shared.complaints.ports import HeldMail, InboundRecord, OutgoingMail, StoredAttachment
 from shared.complaints.tenant import Tenant, Vehicle
 
 DEMO_TENANT = Path(__file__).resolve().parent.parent / "infra" / "local" / "demo-brand.json"
@@ -50,11 +52,13 @@ class MemoryStore:
         self.link_table: dict[str, Link] = {}
         self.inbound: dict[str, InboundRecord] = {}
         self.rfc_ids: dict[str, str] = {}
+        self.held: dict[tuple[str, str], HeldMail] = {}
+        self.stored_attachments: dict[str, dict[str, StoredAttachment]] = {}
 
     def put_tenant(self, doc: dict[str, Any], vehicles: list[Vehicle]) -> None:
         tenant = Tenant.model_validate(doc)
         self.tenants[tenant.brand.id] = tenant
-        for a in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers)]:
+        for a in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers), tenant.brand.sender_address]:
             self.addresses[a.lower()] = tenant.brand.id
         for v in vehicles:
             self.vehicles[(tenant.brand.id, v.vin)] = v
@@ -106,9 +110,10 @@ class MemoryStore:
                 if c.brand == brand_id and (dealer is None or c.dealer == dealer) and (phase is None or c.phase == phase)][:limit]
 
     def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
-                        since: datetime) -> list[Case]:
+                        since: datetime, phone: str | None = None) -> list[Case]:
         return [c for c in self.cases.values() if c.brand == brand_id and c.received_at >= since and (
-            (customer_email and c.customer.email == customer_email) or (vin and c.vehicle and c.vehicle.vin == vin))]
+            (customer_email and c.customer.email == customer_email) or (vin and c.vehicle and c.vehicle.vin == vin)
+            or (phone and c.customer.phone == phone))]
 
     def add_event(self, event: TimelineEvent) -> None:
         self.event_log.setdefault(event.case_no, []).append(event)
@@ -190,6 +195,37 @@ class MemoryStore:
             first = self.rfc_ids.setdefault(f"{brand_id}#{message_id}", ses_message_id)
             return None if first == ses_message_id else first
 
+    def hold(self, held: HeldMail) -> None:
+        self.held[(held.brand, held.held_id)] = held
+
+    def held_mail(self, brand_id: str, held_id: str) -> HeldMail | None:
+        return self.held.get((brand_id, held_id))
+
+    def list_held(self, brand_id: str, *, status: str | None = None, limit: int = 100) -> list[HeldMail]:
+        found = [h for (b, _), h in sorted(self.held.items(), reverse=True) if b == brand_id]
+        return [h for h in found if status is None or h.status == status][:limit]
+
+    def release_held(self, brand_id: str, held_id: str, *, case_no: str, by: str, at: datetime) -> None:
+        held = self.held[(brand_id, held_id)]
+        self.held[(brand_id, held_id)] = replace(held, status="released", case_no=case_no, released_by=by,
+                                                  released_at=at)
+
+    def add_attachment(self, attachment: StoredAttachment) -> None:
+        self.stored_attachments.setdefault(attachment.case_no, {})[attachment.key] = attachment
+
+    def attachments(self, case_no: str) -> list[StoredAttachment]:
+        return list(self.stored_attachments.get(case_no, {}).values())
+
+    def count_correction(self, brand_id: str, month: str, fields: list[str]) -> None:
+        with self._lock:
+            for name in ["corrected", *fields]:
+                key = f"corrections#{brand_id}#{month}#{name}"
+                self.counters[key] = self.counters.get(key, 0) + 1
+
+    def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
+        prefix = f"corrections#{brand_id}#{month}#"
+        return {k.removeprefix(prefix): v for k, v in self.counters.items() if k.startswith(prefix)}
+
 
 class MemoryMailer:
     def __init__(self) -> None:
@@ -219,14 +255,28 @@ class MemoryWorkflow:
 
 
 class MemoryBlobs:
-    def __init__(self) -> None:
+    """Objects in memory; reads ranges and writes in parts as S3 does (``StreamingBlobStore``)."""
+
+    def __init__(self, chunk: int = 1 << 20) -> None:
         self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
+        self._chunk = chunk
 
     def get(self, key: str) -> bytes:
         return self.objects[key]
 
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self.objects[key] = body
+        self.content_types[key] = content_type
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        view = memoryview(self.objects[key])
+        stop = len(view) if end is None else min(end, len(view))
+        for at in range(start, stop, self._chunk):
+            yield bytes(view[at : min(at + self._chunk, stop)])
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes], content_type: str = "application/octet-stream") -> None:
+        self.put(key, b"".join(chunks), content_type)
 
 
 class Domain:

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import SESEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.complaints.clock import parse_iso
 from shared.complaints.intake import InboundMail, SesVerdicts
 from shared.runtime.observability import logger, mask, metrics, tracer
 from shared.runtime.settings import settings
@@ -29,9 +30,11 @@ def handler(event: SESEvent, context: LambdaContext) -> dict[str, Any]:
                                  spf=receipt.spf_verdict.status, dkim=receipt.dkim_verdict.status,
                                  dmarc=receipt.dmarc_verdict.status),
             envelope_from=mail.source,
+            received_at=parse_iso(mail.timestamp),
         )
         result = services().intake.receive(inbound)
         logger.info("mail received", extra={"disposition": result.disposition, "case_no": result.case_no,
+                                              "held_id": result.held_id,
                                               "sender": mask(mail.source)})
         metrics.add_metric(name=f"Intake_{result.disposition}", unit="Count", value=1)
         results.append(result.as_dict())

@@ -18,8 +18,12 @@ Key layout (pk / sk):
     TENANT#<brand>       #CONFIG                   the tenant's configuration and policy
     ADDRESS#<address>    #ADDRESS                  which brand a recipient address belongs to
     VIN#<brand>#<vin>    #VEHICLE                  a known vehicle; PLATE#<brand>#<plate> -> its VIN
-    CUSTOMER#<b>#<h>     CASE#<at>#<no>            cases of one customer / vehicle (repeat detection)
+    CUSTOMER#<b>#<h>     CASE#<at>#<no>            cases of one customer / vehicle (repeat detection);
+                                                   PHONE#<b>#<h> the same by phone number
     RATE#<key>           #<minute>                 requests in one minute (link pages); expires by TTL
+    HELD#<brand>         <held-id>                 a mail intake ignored or quarantined (held | released)
+    CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
+    CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month
 Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase.
 Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first.
 """
@@ -30,6 +34,7 @@ import hashlib
 import json
 import time
 import uuid
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +43,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from shared.complaints.clock import iso
+from shared.complaints.clock import iso, parse_iso
 from shared.complaints.errors import (
     CaseNotFoundError,
     ConfigurationError,
@@ -47,7 +52,7 @@ from shared.complaints.errors import (
     TaskNotOpenError,
 )
 from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
-from shared.complaints.ports import InboundRecord
+from shared.complaints.ports import HeldMail, InboundRecord, StoredAttachment
 from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
 from shared.runtime.settings import settings
 
@@ -114,7 +119,9 @@ class DynamoCaseStore:
         tenant = Tenant.model_validate(tenant_doc)
         brand = tenant.brand.id
         Item(f"TENANT#{brand}", "#CONFIG", doc=json.dumps(tenant_doc, ensure_ascii=False)).save()
-        for address in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers)]:
+        # The sender address too: customers' replies to our mail go there.
+        for address in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers),
+                        tenant.brand.sender_address]:
             Item(f"ADDRESS#{address.lower()}", "#ADDRESS", ref=brand).save()
         for v in vehicles:
             Item(f"VIN#{brand}#{v.vin.upper()}", "#VEHICLE", doc=v.model_dump_json()).save()
@@ -210,9 +217,9 @@ class DynamoCaseStore:
         return cases
 
     def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
-                        since: datetime) -> list[Case]:
+                        since: datetime, phone: str | None = None) -> list[Case]:
         numbers: set[str] = set()
-        for key in _repeat_lookup_keys_for(brand_id, customer_email, vin):
+        for key in _repeat_lookup_keys_for(brand_id, customer_email, vin, phone):
             for i in Item.query(key, Item.sk >= f"CASE#{iso(since)}"):
                 if i.ref:
                     numbers.add(i.ref)
@@ -388,19 +395,79 @@ class DynamoCaseStore:
         item.update(actions=[Item.counter.add(1), Item.expires_at.set(expires_at)])  # one atomic update
         return int(item.counter or 0)
 
+    # ----- held mail ---------------------------------------------------------------------------
+    def hold(self, held: HeldMail) -> None:
+        # Same id on a redelivery or retry: the write is idempotent.
+        Item(f"HELD#{held.brand}", held.held_id, status=held.status, ref=held.case_no, doc=_held_doc(held)).save()
+
+    def held_mail(self, brand_id: str, held_id: str) -> HeldMail | None:
+        try:
+            item = Item.get(f"HELD#{brand_id}", held_id, consistent_read=True)
+        except Item.DoesNotExist:
+            return None
+        return _held(item.doc, item.status)
+
+    def list_held(self, brand_id: str, *, status: str | None = None, limit: int = 100) -> list[HeldMail]:
+        condition = Item.status == status if status else None
+        items = Item.query(f"HELD#{brand_id}", filter_condition=condition, scan_index_forward=False, limit=limit)
+        return [_held(i.doc, i.status) for i in items]
+
+    def release_held(self, brand_id: str, held_id: str, *, case_no: str, by: str, at: datetime) -> None:
+        held = self.held_mail(brand_id, held_id)
+        if held is None:
+            raise ConflictError(f"no held mail {held_id}")
+        released = replace(held, status="released", case_no=case_no, released_by=by, released_at=at)
+        Item(f"HELD#{brand_id}", held_id, status="released", ref=case_no, doc=_held_doc(released)).save()
+
+    # ----- attachments -------------------------------------------------------------------------
+    def add_attachment(self, attachment: StoredAttachment) -> None:
+        Item(f"CASE#{attachment.case_no}", f"ATT#{attachment.key}", doc=json.dumps(
+            {**asdict(attachment), "at": iso(attachment.at)}, ensure_ascii=False)).save()
+
+    def attachments(self, case_no: str) -> list[StoredAttachment]:
+        found = []
+        for item in Item.query(f"CASE#{case_no}", Item.sk.startswith("ATT#")):
+            data = json.loads(item.doc or "{}")
+            found.append(StoredAttachment(**{**data, "at": parse_iso(data["at"])}))
+        return found
+
+    # ----- classification corrections ------------------------------------------------------------
+    def count_correction(self, brand_id: str, month: str, fields: list[str]) -> None:
+        for name in ["corrected", *fields]:  # one count per correction, one per field it changed
+            Item(f"CORRECTIONS#{brand_id}#{month}", name).update(actions=[Item.counter.add(1)])
+
+    def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
+        return {i.sk: int(i.counter or 0) for i in Item.query(f"CORRECTIONS#{brand_id}#{month}")}
+
 
 def _norm_plate(plate: str) -> str:
     return "".join(plate.split()).upper()
 
 
-def _repeat_lookup_keys_for(brand_id: str, customer_email: str | None, vin: str | None) -> list[str]:
+def _repeat_lookup_keys_for(brand_id: str, customer_email: str | None, vin: str | None,
+                            phone: str | None = None) -> list[str]:
     keys = []
     if customer_email:
         keys.append(f"CUSTOMER#{brand_id}#{_digest(customer_email)}")
     if vin:
         keys.append(f"VEHICLECASES#{brand_id}#{vin.upper()}")
+    if phone:
+        keys.append(f"PHONE#{brand_id}#{_digest(phone)}")
     return keys
 
 
 def _repeat_lookup_keys(case: Case) -> list[str]:
-    return _repeat_lookup_keys_for(case.brand, case.customer.email, case.vehicle.vin if case.vehicle else None)
+    return _repeat_lookup_keys_for(case.brand, case.customer.email, case.vehicle.vin if case.vehicle else None,
+                                   case.customer.phone)
+
+
+def _held_doc(held: HeldMail) -> str:
+    return json.dumps({**asdict(held), "received_at": iso(held.received_at),
+                       "released_at": iso(held.released_at) if held.released_at else None}, ensure_ascii=False)
+
+
+def _held(doc: str | None, status: str | None) -> HeldMail:
+    data = json.loads(doc or "{}")
+    data["received_at"] = parse_iso(data["received_at"])
+    data["released_at"] = parse_iso(data["released_at"]) if data.get("released_at") else None
+    return HeldMail(**{**data, "status": status or data["status"]})

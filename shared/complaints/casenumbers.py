@@ -19,5 +19,6 @@ def allocate(store: CaseStore, tenant: Tenant, dealer: str | None, received_at: 
     return f"{tenant.brand.case_prefix}-{segment}-{month}-{seq:05d}"
 
 
-def pattern(prefix: str) -> re.Pattern[str]:
-    return re.compile(rf"\b{re.escape(prefix)}-[A-Z0-9]{{2,10}}-\d{{6}}-\d{{5}}\b")
+# A case number of any tenant (brand prefix, dealer segment, month, sequence): a reply naming
+# another brand's case must be recognised as such, not read as plain text.
+ANY = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-[A-Z0-9]{2,10}-\d{6}-\d{5}\b")

@@ -458,7 +458,7 @@ def _discount(text: str, hit: _Hit, rules: _Compiled) -> str | None:
     return None
 
 
-def _own_words(text: str) -> str:
+def own_words(text: str) -> str:
     """The sender's own words: quoted history ("> …", "On … wrote:") left out."""
     lines = []
     for line in text.split("\n"):
@@ -476,7 +476,7 @@ def classify(subject: str, text: str) -> ClassificationResult:
     decided them. Critical: a safety risk happening now, or media / regulator / court;
     major: a demand for money back, another car or compensation."""
     rules = _rules()
-    original = f"{subject}\n{_own_words(text)}"
+    original = f"{subject}\n{own_words(text)}"
     folded = fold(original)
     reasons: list[str] = []
     hazards = _hazards(folded, original, rules, reasons)
@@ -564,7 +564,7 @@ def detect_language(text: str) -> Language:
     """zh, zh-Hant or en. Chinese when Chinese characters outweigh Latin words; Traditional
     when more characters are specific to Traditional than to Simplified script (in Big5
     but not GB2312, and the reverse)."""
-    han = [ch for ch in _own_words(text) if _CJK.match(ch)]
+    han = [ch for ch in own_words(text) if _CJK.match(ch)]
     latin_words = len(re.findall(r"[A-Za-z]{2,}", text))
     if not han or 2 * len(han) < latin_words:
         return "en"

@@ -1,4 +1,6 @@
-"""Intake: one received mail becomes a case, a message on a case, or a visible record.
+"""Intake: every received mail becomes a case, a message on a case, or a held record that
+staff can see and release; complaints that staff enter (phone, walk-in, ...) register
+through the same path.
 
 The raw mail is in S3 before this runs (SES's S3 action); the first write here claims
 the SES message id, so a redelivered event never registers a second case.
@@ -7,24 +9,41 @@ the SES message id, so a redelivered event never registers a second case.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
-from . import casenumbers
-from .classify import ClassificationResult, classify, detect_language
+from . import casenumbers, largeparts
+from .casework import set_severity
+from .classify import ClassificationResult, classify, detect_language, own_words
 from .clock import Clock
 from .deadlines import cycle_milestones, meet
 from .errors import CaseNotFoundError, ConflictError
 from .lifecycle import Ctx, Lifecycle
 from .mail import ParsedMail, parse_mail
-from .models import Case, Classification, Customer, MailMessage, TimelineEvent, VehicleRef
+from .models import Case, Channel, Classification, Customer, Language, MailMessage, TimelineEvent, VehicleRef
 from .notifications import MailLinks
-from .ports import BlobStore, CaseStore, InboundRecord, Workflow
-from .routing import route
+from .ports import BlobStore, CaseStore, HeldMail, InboundRecord, StoredAttachment, Workflow
+from .routing import mobile_numbers, route
 from .tenant import Tenant, Vehicle
 
-SEVERITY_RANK = {"general": 0, "major": 1, "critical": 2}
+Disposition = Literal[
+    "new_case", "append_to_case", "ignore_auto_reply", "ignore_bounce", "ignore_bulk", "duplicate",
+    "quarantine_spam", "quarantine_virus", "quarantine_malformed",
+]
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    """The intake's own numbers. Defaults of the brand policy (policy.md §2-§4); they belong
+    in the policy configuration next to ``repeat_window_days`` once it has room for them."""
+
+    acknowledgements_per_sender_per_day: int = 5  # more would feed a mail loop or a flood
+    reopen_within: timedelta = timedelta(days=30)  # a reply to a closed case re-opens it; later: a new case
 
 
 @dataclass(frozen=True)
@@ -43,28 +62,57 @@ class InboundMail:
     recipients: list[str]
     verdicts: SesVerdicts
     envelope_from: str | None = None
-    received_at: datetime | None = None
+    received_at: datetime | None = None  # SES's receipt time; retries then agree on it
 
 
 @dataclass(frozen=True)
 class IntakeResult:
-    disposition: str
+    disposition: Disposition
     case_no: str | None = None
     detail: str | None = None
+    held_id: str | None = None  # the held record, when the mail became neither case nor message
 
     def as_dict(self) -> dict[str, Any]:
         return {"disposition": self.disposition, "case_no": self.case_no}
 
 
+@dataclass(frozen=True)
+class Complaint:
+    """A complaint ready to register, whatever its channel: a parsed mail, or what staff entered."""
+
+    channel: Channel
+    received_at: datetime
+    subject: str
+    text: str
+    customer: Customer
+    raw_key: str | None  # the original, kept unchanged: the raw mail, or the form as submitted
+    reporter: str | None = None  # who forwarded or entered it, when not the customer
+    recipients: tuple[str, ...] = ()  # where it was sent: routing's first clue
+    dealer: str | None = None  # chosen by staff: routing then only looks for the vehicle
+    vin: str | None = None
+    plate: str | None = None
+    language: Language | None = None  # given by staff; else detected from the text
+    mail: ParsedMail | None = None  # the mail itself: the case's first message and its attachments
+    follows: str | None = None  # a closed case this complaint comes back to
+
+
+def after_closing(closed_at: datetime | None, at: datetime, reopen_within: timedelta) -> Literal["reopen", "new_case"]:
+    """What a customer's mail to a closed case does: within the window it re-opens the case
+    as a follow-up; later it is a new complaint, linked to the old case."""
+    return "reopen" if closed_at is not None and at - closed_at <= reopen_within else "new_case"
+
+
 class Intake:
     def __init__(self, store: CaseStore, blobs: BlobStore, workflow: Workflow, clock: Clock,
-                 lifecycle: Lifecycle) -> None:
+                 lifecycle: Lifecycle, rules: IntakeRules | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.workflow = workflow
         self.clock = clock
         self.lifecycle = lifecycle
+        self.rules = rules or IntakeRules()
 
+    # ----- mail in --------------------------------------------------------------------------
     def receive(self, mail: InboundMail) -> IntakeResult:
         now = self.clock.now()
         received_at = mail.received_at or now
@@ -77,58 +125,132 @@ class Intake:
         return result
 
     def _process(self, mail: InboundMail, received_at: datetime, prior: InboundRecord | None) -> IntakeResult:
-        if mail.verdicts.virus.upper() == "FAIL":
-            return IntakeResult("quarantine_virus", detail="SES virus verdict FAIL")
-        if mail.verdicts.spam.upper() == "FAIL":
-            return IntakeResult("quarantine_spam", detail="SES spam verdict FAIL")
-        brand_id = next((b for b in (self.store.tenant_for_address(r) for r in mail.recipients) if b), None)
+        verdict = _verdict(mail.verdicts)
+        brand_id = next((b for b in map(self.store.tenant_for_address, mail.recipients) if b), None)
         if brand_id is None:
-            return IntakeResult("quarantine_malformed", detail="no recipient belongs to a tenant")
+            # No tenant's staff to show it to (an SES rule out of step with the tenants): the
+            # inbound record and the raw mail keep it for the operators.
+            return IntakeResult(verdict[0] if verdict else "quarantine_malformed",
+                                detail="no recipient belongs to a tenant")
         tenant = self.store.get_tenant(brand_id)
-        parsed = parse_mail(self.blobs.get(mail.raw_key), received_at=received_at, envelope_from=mail.envelope_from)
-        if parsed.kind == "auto_reply":
-            return IntakeResult("ignore_auto_reply")
-        if parsed.kind == "bounce":
-            return IntakeResult("ignore_bounce")
-        if parsed.kind == "bulk":
-            return IntakeResult("ignore_bulk")
-        sender = (parsed.from_address or "").lower()
-        if sender == tenant.brand.sender_address.lower() or parsed.headers.get("x-case-number"):
-            return IntakeResult("ignore_auto_reply", detail="our own mail came back")
-        if parsed.from_address is None:
-            return IntakeResult("quarantine_malformed", detail="no sender address")
+        parsed = parse_mail(largeparts.read_slim(self.blobs, mail.raw_key), received_at=received_at,
+                            envelope_from=mail.envelope_from)
+        held = verdict or self._not_a_complaint(tenant, parsed)
+        if held is not None:
+            return self._hold(tenant, mail, parsed, received_at, *held)
         if prior is not None and prior.case_no:
-            return self._resume(tenant, prior.case_no, parsed)
+            return self._resume(prior.case_no)
         if parsed.message_id:
             first = self.store.claim_message_id(brand_id, parsed.message_id, mail.ses_message_id)
             if first is not None:
-                return IntakeResult("duplicate", detail=f"Message-ID already received as {first}")
-        thread = self._thread(tenant, parsed)
-        if thread is not None:
-            return self._append(tenant, thread, parsed, mail)
-        return self._register(tenant, parsed, mail, received_at)
+                return self._hold(tenant, mail, parsed, received_at, "duplicate",
+                                  f"Message-ID already received (SES message {first})")
+        case = self._thread(parsed)
+        if case is None:
+            return self._register(tenant, self._complaint(parsed, mail.raw_key, mail.recipients, received_at),
+                                  mail.ses_message_id)
+        if case.brand != tenant.brand.id:
+            return self._hold(tenant, mail, parsed, received_at, "quarantine_malformed",
+                              "refers to a case of another tenant")
+        if case.phase == "closed" and after_closing(case.closed_at, received_at, self.rules.reopen_within) == "new_case":
+            complaint = self._complaint(parsed, mail.raw_key, mail.recipients, received_at)
+            return self._register(tenant, replace(complaint, follows=case.case_no), mail.ses_message_id)
+        return self._append(tenant, case, parsed, mail, received_at)
+
+    @staticmethod
+    def _not_a_complaint(tenant: Tenant, parsed: ParsedMail) -> tuple[Disposition, str] | None:
+        """Mail no person wrote to us must never open a case or be answered (mail loops)."""
+        if parsed.kind == "auto_reply":
+            return "ignore_auto_reply", "an auto-reply (Auto-Submitted, X-Autoreply, Precedence or subject)"
+        if parsed.kind == "bounce":
+            return "ignore_bounce", "a delivery status notification"
+        if parsed.kind == "bulk":
+            return "ignore_bulk", "bulk or list mail (List-Id, List-Unsubscribe, Precedence)"
+        if (parsed.from_address or "") == tenant.brand.sender_address.lower() or parsed.headers.get("x-case-number"):
+            return "ignore_auto_reply", "our own mail came back"
+        if parsed.from_address is None:
+            return "quarantine_malformed", "no sender address in From or the envelope"
+        return None
+
+    def _hold(self, tenant: Tenant, mail: InboundMail, parsed: ParsedMail, received_at: datetime,
+              disposition: Disposition, detail: str) -> IntakeResult:
+        held_id = f"{received_at:%Y%m%dT%H%M%S}-{mail.ses_message_id}"
+        self.store.hold(HeldMail(
+            brand=tenant.brand.id, held_id=held_id, inbound_id=mail.ses_message_id, raw_key=mail.raw_key,
+            disposition=disposition, detail=detail, received_at=received_at, sender=parsed.from_address,
+            subject=parsed.subject[:200], recipients=list(mail.recipients)))
+        return IntakeResult(disposition, detail=detail, held_id=held_id)
+
+    @staticmethod
+    def _complaint(parsed: ParsedMail, raw_key: str, recipients: list[str], received_at: datetime) -> Complaint:
+        """The complainant of a forward is the customer inside it; the forwarder is the reporter."""
+        name, address, reporter, own = parsed.from_name, parsed.from_address, None, own_words(parsed.text)
+        if parsed.forwarded is not None and parsed.forwarded.address:
+            name, address, reporter = parsed.forwarded.name, parsed.forwarded.address, parsed.from_address
+            own = parsed.forwarded.text
+        phone = next(iter(mobile_numbers(own)), None)
+        return Complaint(channel="email", received_at=received_at, subject=parsed.subject, text=parsed.text,
+                         customer=Customer(name=name, email=address, phone=phone), raw_key=raw_key,
+                         reporter=reporter, recipients=tuple(recipients), mail=parsed)
+
+    # ----- release and entry by staff ---------------------------------------------------------------
+    def release(self, brand_id: str, held_id: str, by: str) -> IntakeResult | None:
+        """Register a held mail as a new case, as staff decided; None if there is no such mail."""
+        held = self.store.held_mail(brand_id, held_id)
+        if held is None:
+            return None
+        if held.status == "released" and held.case_no:
+            return IntakeResult("new_case", held.case_no, "released before")
+        tenant = self.store.get_tenant(brand_id)
+
+        def complaint() -> Complaint:
+            parsed = parse_mail(largeparts.read_slim(self.blobs, held.raw_key), received_at=held.received_at,
+                                envelope_from=held.sender)
+            return self._complaint(parsed, held.raw_key, held.recipients, held.received_at)
+        result = self.register_once(tenant, f"release-{held.inbound_id}", held.raw_key, complaint)
+        assert result.case_no is not None
+        self.store.release_held(brand_id, held_id, case_no=result.case_no, by=by, at=self.clock.now())
+        self.store.add_event(TimelineEvent(
+            case_no=result.case_no, at=self.clock.now(), type="released", actor=by,
+            summary=f"Released by staff from held mail ({held.disposition})",
+            data={"held_id": held_id, "disposition": held.disposition, "raw_key": held.raw_key}))
+        return result
+
+    def register_once(self, tenant: Tenant, inbound_id: str, raw_key: str,
+                      complaint: Callable[[], Complaint]) -> IntakeResult:
+        """Register a complaint once per ``inbound_id``: a repeated request answers the same case."""
+        prior = self.store.claim_inbound(inbound_id, raw_key, self.clock.now())
+        if prior is not None and prior.status == "done" and prior.case_no:
+            return IntakeResult("new_case", prior.case_no, "registered before")
+        if prior is not None and prior.case_no:
+            result = self._resume(prior.case_no)
+        else:
+            result = self._register(tenant, complaint(), inbound_id)
+        self.store.finish_inbound(InboundRecord(inbound_id, "done", result.disposition, result.case_no, raw_key, None))
+        return result
 
     # ----- threading --------------------------------------------------------------------------
-    def _thread(self, tenant: Tenant, parsed: ParsedMail) -> str | None:
+    def _thread(self, parsed: ParsedMail) -> Case | None:
+        """The case a reply belongs to: by the Message-IDs it answers, else a case number in its
+        subject. Any tenant's: the caller decides what another tenant's case means."""
         for mid in [*parsed.in_reply_to, *reversed(parsed.references)]:
             case_no = self.store.case_for_message_id(mid)
             if case_no:
-                return case_no
-        for number in casenumbers.pattern(tenant.brand.case_prefix).findall(parsed.subject):
-            try:
-                case = self.store.get_case(number)
-            except CaseNotFoundError:
-                continue  # an unknown number in a subject is just text
-            if case.brand == tenant.brand.id:
-                return number
+                with contextlib.suppress(CaseNotFoundError):
+                    return self.store.get_case(case_no)
+        for number in casenumbers.ANY.findall(parsed.subject):
+            with contextlib.suppress(CaseNotFoundError):  # an unknown number in a subject is just text
+                return self.store.get_case(number)
         return None
 
-    def _append(self, tenant: Tenant, case_no: str, parsed: ParsedMail, mail: InboundMail) -> IntakeResult:
-        now = self.clock.now()
+    def _append(self, tenant: Tenant, case: Case, parsed: ParsedMail, mail: InboundMail,
+                received_at: datetime) -> IntakeResult:
+        case_no, now = case.case_no, self.clock.now()
+        message_id = parsed.message_id or mail.ses_message_id
         self.store.add_message(MailMessage(
-            case_no=case_no, direction="in", message_id=parsed.message_id or mail.ses_message_id, at=now,
-            sender=parsed.from_address or "", recipients=parsed.to, subject=parsed.subject, text=parsed.text[:20000],
-            kind="customer_mail"))
+            case_no=case_no, direction="in", message_id=message_id, at=now, sender=parsed.from_address or "",
+            recipients=parsed.to, subject=parsed.subject, text=parsed.text[:20000], kind="customer_mail"))
+        stored = self._store_attachments(case_no, parsed, mail.ses_message_id, message_id, now)
         found = classify(parsed.subject, parsed.text)
         raised: list[str] = []
 
@@ -142,99 +264,186 @@ class Intake:
                 cls.safety = True
                 raised.append("safety")
             if raised and cls.severity != "critical":
-                cls.severity = "critical"
+                set_severity(ctx, "critical", now)
                 cls.reasons.extend(found.reasons)
                 ctx.case.critical_alerted_at = None
         ctx = self.lifecycle.mutate(case_no, change)
         self.store.add_event(TimelineEvent(case_no=case_no, at=now, type="customer_mail", actor="customer",
                                            summary=f"Mail from the customer: {parsed.subject[:100]}",
-                                           data={"raised": raised}))
+                                           data={"raised": raised, "raw_key": mail.raw_key,
+                                                 "attachments": [a.key for a in stored],
+                                                 "warnings": parsed.warnings}))
         assignee = ctx.tenant.staff_member(ctx.case.assignee or "") or self.lifecycle.staff(ctx, "cs_head")
         self.lifecycle.notifier.send(tenant=tenant, case=ctx.case, kind="customer_message",
                                      to=self.lifecycle.staff_recipient(ctx, assignee),
                                      excerpt=parsed.text[:1500], raised=", ".join(raised))
         if raised and ctx.case.critical_alerted_at is None:
             self.lifecycle.alert_critical(ctx)
+        if case.phase == "closed":  # within the re-open window (_process decided)
+            self._reopen(ctx, received_at)
         return IntakeResult("append_to_case", case_no)
 
+    def _reopen(self, ctx: Ctx, at: datetime) -> None:
+        """A customer wrote to a recently closed case: it re-opens as a follow-up."""
+        reopen = getattr(self.lifecycle, "reopen_for_reply", None)
+        if reopen is not None:
+            reopen(ctx.case.case_no, at)
+            return
+        # Until the lifecycle can re-open a case, its CS head (just notified of the mail) is asked to.
+        self.store.add_event(TimelineEvent(
+            case_no=ctx.case.case_no, at=self.clock.now(), type="reopen_requested", actor="customer",
+            summary=f"The customer wrote within {self.rules.reopen_within.days} days of closing: to be re-opened"))
+
     # ----- registration ----------------------------------------------------------------------
-    def _register(self, tenant: Tenant, parsed: ParsedMail, mail: InboundMail, received_at: datetime) -> IntakeResult:
-        brand = tenant.brand.id
-        complainant_name, complainant_email, reporter = parsed.from_name, parsed.from_address, None
-        text = parsed.text
-        if parsed.forwarded is not None and parsed.forwarded.address:
-            complainant_name, complainant_email = parsed.forwarded.name, parsed.forwarded.address
-            reporter = parsed.from_address
-        routed = route(recipients=mail.recipients, text=f"{parsed.subject}\n{text}", dealers=tenant.dealers,
-                       brand_addresses=tenant.brand.intake_addresses, case_prefix=tenant.brand.case_prefix,
-                       find_vehicle=lambda vin, plate: self.store.find_vehicle(brand, vin=vin, plate=plate))
-        vehicle = self.store.find_vehicle(brand, vin=routed.vin, plate=routed.plate) if (routed.vin or routed.plate) else None
-        found = classify(parsed.subject, text)
-        policy = tenant.policy_for(routed.dealer)
-        classification = self._classification(found)
-        repeat = self._repeat_of(brand, complainant_email, routed.vin, found, received_at, policy.repeat_window_days)
+    def _register(self, tenant: Tenant, complaint: Complaint, inbound_id: str) -> IntakeResult:
+        brand, received_at = tenant.brand.id, complaint.received_at
+        find_vehicle = cache(lambda vin, plate: self.store.find_vehicle(brand, vin=vin, plate=plate))
+        given = " ".join(x for x in (complaint.vin, complaint.plate) if x)
+        routed = route(recipients=list(complaint.recipients), text=f"{complaint.subject}\n{complaint.text}\n{given}",
+                       dealers=tenant.dealers, brand_addresses=tenant.brand.intake_addresses,
+                       case_prefix=tenant.brand.case_prefix, find_vehicle=find_vehicle)
+        dealer = complaint.dealer or routed.dealer
+        vehicle = find_vehicle(routed.vin, routed.plate) if (routed.vin or routed.plate) else None
+        found = classify(complaint.subject, complaint.text)
+        policy = tenant.policy_for(dealer)
+        classification = _classification(found)
+        repeat = self._repeat_of(brand, complaint.customer, routed.vin, found, received_at, policy.repeat_window_days)
         if repeat is not None:
             classification.repeat_of = repeat
             classification.reasons.append(f"repeat of {repeat} (same customer or vehicle, same category, "
                                           f"within {policy.repeat_window_days} days)")
             if classification.severity == "general":
                 classification.severity = "major"
-        case_no = casenumbers.allocate(self.store, tenant, routed.dealer, received_at)
+        case_no = casenumbers.allocate(self.store, tenant, dealer, received_at)
         # Remember the number before creating the case: a retry resumes it instead of allocating another.
-        self.store.finish_inbound(InboundRecord(mail.ses_message_id, "processing", None, case_no, mail.raw_key, None))
+        self.store.finish_inbound(InboundRecord(inbound_id, "processing", None, case_no, complaint.raw_key, None))
         case = Case(
-            case_no=case_no, brand=brand, dealer=routed.dealer,
-            region=tenant.dealer(routed.dealer).region if tenant.has_dealer(routed.dealer) else None,
-            channel="email", phase="first_contact", received_at=received_at,
-            subject=parsed.subject or text[:60] or "(no subject)", description=text[:20000],
-            language=detect_language(f"{parsed.subject}\n{text}"),
-            customer=Customer(name=complainant_name, email=complainant_email),
-            vehicle=_vehicle_ref(vehicle, routed.vin, routed.plate), classification=classification,
-            raw_mail_key=mail.raw_key, reporter=reporter)
-        cal = tenant.calendar_for(case.dealer)
-        case.milestones = cycle_milestones(case, received_at, policy, cal)
-        with contextlib.suppress(ConflictError):  # created by an earlier attempt of this same mail
+            case_no=case_no, brand=brand, dealer=dealer,
+            region=tenant.dealer(dealer).region if tenant.has_dealer(dealer) else None,
+            channel=complaint.channel, phase="first_contact", received_at=received_at,
+            subject=complaint.subject or complaint.text[:60] or "(no subject)", description=complaint.text[:20000],
+            language=complaint.language or detect_language(f"{complaint.subject}\n{complaint.text}"),
+            customer=complaint.customer, vehicle=_vehicle_ref(vehicle, routed.vin, routed.plate),
+            classification=classification, raw_mail_key=complaint.raw_key, reporter=complaint.reporter)
+        case.milestones = cycle_milestones(case, received_at, policy, tenant.calendar_for(case.dealer))
+        # Met as the case is created: the acknowledgement goes out right after, and a retry
+        # that finds no acknowledgement recorded sends it then (``_resume``).
+        meet(case, "acknowledgement", self.clock.now())
+        with contextlib.suppress(ConflictError):  # created by an earlier attempt of this same complaint
             case = self.store.create_case(case)
-        self.store.add_message(MailMessage(
-            case_no=case_no, direction="in", message_id=parsed.message_id or mail.ses_message_id, at=received_at,
-            sender=parsed.from_address or "", recipients=parsed.to, subject=parsed.subject, text=text[:20000],
-            kind="complaint"))
+        stored: list[StoredAttachment] = []
+        if complaint.mail is not None:
+            message_id = complaint.mail.message_id or inbound_id
+            self.store.add_message(MailMessage(
+                case_no=case_no, direction="in", message_id=message_id, at=received_at,
+                sender=complaint.mail.from_address or "", recipients=complaint.mail.to, subject=complaint.subject,
+                text=complaint.text[:20000], kind="complaint"))
+            stored = self._store_attachments(case_no, complaint.mail, inbound_id, message_id, received_at)
+        how = "e-mail" if complaint.channel == "email" else f"{complaint.channel.replace('_', ' ')} (entered by staff)"
+        routing = f"dealer {dealer} chosen by staff" if complaint.dealer else f"routed {routed.reason}"
         self.store.add_event(TimelineEvent(
-            case_no=case_no, at=self.clock.now(), type="registered", actor=reporter or "customer",
-            summary=f"Registered from e-mail; routed {routed.reason}",
-            data={"dealer": routed.dealer or "triage", "severity": classification.severity,
-                  "category": classification.category}))
-        self._resume(tenant, case_no, parsed)
-        return IntakeResult("new_case", case_no)
-
-    def _resume(self, tenant: Tenant, case_no: str, parsed: ParsedMail) -> IntakeResult:
-        """Acknowledge (once) and start the lifecycle (once): both safe to repeat."""
-        ctx = self.lifecycle.load(case_no)
-        if ctx.case.milestone("acknowledgement") and ctx.case.milestone("acknowledgement").met_at is None:  # type: ignore[union-attr]
-            to = self.lifecycle.customer_recipient(ctx)
-            if to is not None:
-                self.lifecycle.notifier.send(tenant=tenant, case=ctx.case, kind="acknowledgement", to=to,
-                                             links=MailLinks().add("status", self.lifecycle.status_link(ctx)))
-
-            def acknowledged(c: Ctx) -> None:
-                meet(c.case, "acknowledgement", self.clock.now())
-            self.lifecycle.mutate(case_no, acknowledged)
+            case_no=case_no, at=self.clock.now(), type="registered", actor=complaint.reporter or "customer",
+            summary=f"Registered from {how}; {routing}{_read_with(complaint.mail)}",
+            data={"dealer": dealer or "triage", "severity": classification.severity, "channel": complaint.channel,
+                  "category": classification.category, "raw_key": complaint.raw_key,
+                  "attachments": [a.key for a in stored], "follows": complaint.follows,
+                  "warnings": complaint.mail.warnings if complaint.mail else []}))
+        if complaint.follows:
+            self._link(complaint.follows, case_no)
+        self._acknowledge(Ctx(case, tenant, policy))
         self.workflow.start(case_no, {"case_no": case_no})
         return IntakeResult("new_case", case_no)
 
-    @staticmethod
-    def _classification(found: ClassificationResult) -> Classification:
-        severity = found.severity
-        if found.demands_compensation and severity == "general":
-            severity = "major"
-        return Classification(category=found.category, severity=severity, safety=found.safety,
-                              media_or_regulator=found.media_or_regulator, reasons=list(found.reasons))
+    def _link(self, closed: str, new: str) -> None:
+        """A reply long after closing: the new case and the old one point at each other."""
+        now = self.clock.now()
+        self.store.add_event(TimelineEvent(case_no=new, at=now, type="linked_case", actor="system",
+                                           summary=f"The customer wrote again about closed case {closed}",
+                                           data={"case_no": closed}))
+        self.store.add_event(TimelineEvent(case_no=closed, at=now, type="linked_case", actor="system",
+                                           summary=f"The customer wrote again after closing: new case {new}",
+                                           data={"case_no": new}))
 
-    def _repeat_of(self, brand: str, email: str | None, vin: str | None, found: ClassificationResult,
+    def _resume(self, case_no: str) -> IntakeResult:
+        """A retry of a registration that got as far as numbering the case: acknowledge
+        unless that was done, start the lifecycle (once per case)."""
+        ctx = self.lifecycle.load(case_no)
+        if not any(m.kind == "acknowledgement" for m in self.store.messages(case_no)):
+            self._acknowledge(ctx)
+        self.workflow.start(case_no, {"case_no": case_no})
+        return IntakeResult("new_case", case_no)
+
+    def _acknowledge(self, ctx: Ctx) -> None:
+        """The acknowledgement, within the sender's daily allowance (a loop or a flood is not
+        answered mail for mail)."""
+        to = self.lifecycle.customer_recipient(ctx)
+        if to is None:
+            return
+        if self._may_acknowledge(ctx.tenant, to.email):
+            self.lifecycle.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="acknowledgement", to=to,
+                                         links=MailLinks().add("status", self.lifecycle.status_link(ctx)))
+            return
+        self.store.add_event(TimelineEvent(
+            case_no=ctx.case.case_no, at=self.clock.now(), type="acknowledgement_withheld", actor="system",
+            summary=f"No acknowledgement: this sender had {self.rules.acknowledgements_per_sender_per_day} "
+                    "today already (mail loop or flood protection)"))
+
+    def _may_acknowledge(self, tenant: Tenant, address: str) -> bool:
+        now = self.clock.now()
+        sender = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]  # no address in a key
+        count = self.store.count_hit(f"ack#{tenant.brand.id}#{sender}", now.strftime("%Y%m%d"),
+                                     int(now.timestamp()) + 2 * 86400)
+        return count <= self.rules.acknowledgements_per_sender_per_day
+
+    def _store_attachments(self, case_no: str, parsed: ParsedMail, inbound_id: str, message_id: str,
+                           at: datetime) -> list[StoredAttachment]:
+        """Each attachment as its own object, keyed by the mail and its position (a retry
+        overwrites, never duplicates); the sender's file name is only shown, never a key."""
+        stored = []
+        for index, attachment in enumerate(parsed.attachments, start=1):
+            key = f"attachments/{inbound_id}/{index:02d}{_extension(attachment.filename)}"
+            size, sha256 = largeparts.store_chunks(self.blobs, key, attachment.chunks(), attachment.content_type)
+            record = StoredAttachment(case_no=case_no, key=key, filename=attachment.filename,
+                                      content_type=attachment.content_type, size=size, sha256=sha256,
+                                      message_id=message_id, at=at)
+            self.store.add_attachment(record)
+            stored.append(record)
+        return stored
+
+    def _repeat_of(self, brand: str, customer: Customer, vin: str | None, found: ClassificationResult,
                    at: datetime, window_days: int) -> str | None:
-        earlier = self.store.recent_cases_of(brand, customer_email=email, vin=vin, since=at - timedelta(days=window_days))
+        earlier = self.store.recent_cases_of(brand, customer_email=customer.email, vin=vin, phone=customer.phone,
+                                             since=at - timedelta(days=window_days))
         same = [c for c in earlier if c.classification.category == found.category]
         return same[-1].case_no if same else None
+
+
+def _verdict(verdicts: SesVerdicts) -> tuple[Disposition, str] | None:
+    if verdicts.virus.upper() == "FAIL":
+        return "quarantine_virus", "SES virus verdict FAIL"
+    if verdicts.spam.upper() == "FAIL":
+        return "quarantine_spam", "SES spam verdict FAIL"
+    return None
+
+
+def _classification(found: ClassificationResult) -> Classification:
+    severity = found.severity
+    if found.demands_compensation and severity == "general":
+        severity = "major"
+    return Classification(category=found.category, severity=severity, safety=found.safety,
+                          media_or_regulator=found.media_or_regulator, reasons=list(found.reasons))
+
+
+def _read_with(parsed: ParsedMail | None) -> str:
+    """What staff should know about how the mail was read (lying charset labels, repaired bytes)."""
+    if parsed is None or not parsed.warnings:
+        return ""
+    return "; read with care: " + "; ".join(parsed.warnings[:4])
+
+
+def _extension(filename: str) -> str:
+    suffix = filename.rpartition(".")[2] if "." in filename else ""
+    return f".{suffix.lower()}" if re.fullmatch(r"[A-Za-z0-9]{1,8}", suffix) else ""
 
 
 def _vehicle_ref(vehicle: Vehicle | None, vin: str | None, plate: str | None) -> VehicleRef | None:

@@ -23,13 +23,16 @@ import email.utils
 import mimetypes
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
-from functools import lru_cache
+from functools import lru_cache, partial
 from html import unescape
 from html.parser import HTMLParser
 from typing import Literal
+
+from .largeparts import SlimMail
 
 MailKind = Literal["normal", "auto_reply", "bounce", "bulk"]
 
@@ -39,7 +42,15 @@ class Attachment:
     filename: str
     content_type: str
     size: int
-    payload: bytes
+    payload: bytes  # empty when the part was held out of memory (``largeparts``)
+    held_out: Callable[[], Iterator[bytes]] | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        """The content, in chunks: read from the raw mail when it was held out."""
+        if self.held_out is not None:
+            yield from self.held_out()
+        else:
+            yield self.payload
 
 
 @dataclass(frozen=True)
@@ -692,12 +703,16 @@ def _forwarded(read: _Read, own: frozenset[str]) -> Forwarded | None:
     return _inline_forward(read.text, read.subject, own)
 
 
-def parse_mail(raw: bytes, *, received_at: datetime, envelope_from: str | None = None) -> ParsedMail:
-    """Everything intake needs from a raw message; never raises, never drops text."""
+def parse_mail(raw: bytes | SlimMail, *, received_at: datetime, envelope_from: str | None = None) -> ParsedMail:
+    """Everything intake needs from a raw message; never raises, never drops text. A
+    ``SlimMail`` is parsed without its large binary parts, which its attachments read
+    back from the raw mail when stored."""
     received_at = _utc(received_at)
     warnings: list[str] = []
+    slim = raw if isinstance(raw, SlimMail) else SlimMail(raw)
+    raw = slim.raw
     try:
-        return _parse(raw, received_at, envelope_from, warnings)
+        return _parse(slim, received_at, envelope_from, warnings)
     except Exception as exc:  # noqa: BLE001 - a complaint must never be lost to a parser bug: keep its words
         warnings.append(f"message not parseable ({type(exc).__name__}); raw text kept")
         return ParsedMail(
@@ -708,7 +723,8 @@ def parse_mail(raw: bytes, *, received_at: datetime, envelope_from: str | None =
         )
 
 
-def _parse(raw: bytes, received_at: datetime, envelope_from: str | None, warnings: list[str]) -> ParsedMail:
+def _parse(slim: SlimMail, received_at: datetime, envelope_from: str | None, warnings: list[str]) -> ParsedMail:
+    raw = slim.raw
     try:
         msg: Message = email.message_from_bytes(raw, policy=email.policy.default)
     except Exception:  # noqa: BLE001 - the default policy parses Content-Type while building the tree
@@ -738,12 +754,39 @@ def _parse(raw: bytes, received_at: datetime, envelope_from: str | None, warning
         date=_date(_raw_header(msg, "date"), received_at, warnings),
         text=read.text,
         html=read.html,
-        attachments=read.content.attachments,
+        attachments=_attachments(read, slim, warnings),
         headers=read.headers,
         kind=kind,
         forwarded=_forwarded(read, frozenset(to + cc)) if kind == "normal" else None,
         warnings=list(dict.fromkeys(warnings)),
     )
+
+
+def _attachments(read: _Read, slim: SlimMail, warnings: list[str]) -> list[Attachment]:
+    """The mail's attachments, held-out ones reading from the raw mail. A held-out part of
+    an attached original is listed too: the original's own copy has only its placeholder."""
+    if not slim.spans:
+        return read.content.attachments
+    inner = _held_out_of_originals(read, slim)
+    if inner:
+        warnings.append("large parts of an attached message are stored as attachments of their own")
+    return [_read_back(a, slim) or a for a in read.content.attachments] + inner
+
+
+def _held_out_of_originals(read: _Read, slim: SlimMail) -> list[Attachment]:
+    found: list[Attachment] = []
+    for original in read.originals:
+        found += [held for a in original.content.attachments if (held := _read_back(a, slim))]
+        found += _held_out_of_originals(original, slim)
+    return found
+
+
+def _read_back(attachment: Attachment, slim: SlimMail) -> Attachment | None:
+    """The attachment reading its content from the raw mail, if its part was held out."""
+    span = slim.held_out(attachment.payload)
+    if span is None:
+        return None
+    return replace(attachment, size=span.size, payload=b"", held_out=partial(slim.decoded, span))
 
 
 def _envelope(envelope_from: str | None) -> str | None:

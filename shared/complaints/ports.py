@@ -3,9 +3,10 @@ real on AWS (and on moto locally); ``tests/fakes.py`` makes them in memory."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .models import Case, HumanTask, Link, MailMessage, TimelineEvent
 from .tenant import Tenant, Vehicle
@@ -23,6 +24,41 @@ class InboundRecord:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class HeldMail:
+    """A received mail that became neither a case nor a message on one (ignored,
+    quarantined, a duplicate): kept where staff see it, and can release it as a new case."""
+
+    brand: str
+    held_id: str  # <yyyymmddThhmmss>-<inbound id>: unique, URL-safe, sorts by receipt
+    inbound_id: str  # the SES message id
+    raw_key: str
+    disposition: str
+    detail: str | None
+    received_at: datetime
+    sender: str | None
+    subject: str
+    recipients: list[str] = field(default_factory=list)  # the envelope: routing's first clue on release
+    status: str = "held"  # held | released
+    released_by: str | None = None
+    released_at: datetime | None = None
+    case_no: str | None = None  # the case a release registered
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    """An attachment of a mail on a case, stored as its own object."""
+
+    case_no: str
+    key: str  # object key in the raw-mail bucket
+    filename: str  # as the sender named it, made safe to show and store
+    content_type: str  # as the sender declared it
+    size: int
+    sha256: str
+    message_id: str  # the mail it came with
+    at: datetime
+
+
 class CaseStore(Protocol):
     # tenants and reference data
     def get_tenant(self, brand_id: str) -> Tenant: ...
@@ -37,7 +73,7 @@ class CaseStore(Protocol):
     def list_cases(self, brand_id: str, *, dealer: str | None = None, phase: str | None = None,
                    limit: int = 100) -> list[Case]: ...
     def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
-                        since: datetime) -> list[Case]: ...
+                        since: datetime, phone: str | None = None) -> list[Case]: ...
 
     # timeline and messages
     def add_event(self, event: TimelineEvent) -> None: ...
@@ -68,10 +104,36 @@ class CaseStore(Protocol):
         """Count one request against ``key`` in ``window``; returns the count so far."""
         ...
 
+    # held mail: what intake ignored or quarantined, for staff to see and release
+    def hold(self, held: HeldMail) -> None: ...
+    def held_mail(self, brand_id: str, held_id: str) -> HeldMail | None: ...
+    def list_held(self, brand_id: str, *, status: str | None = None, limit: int = 100) -> list[HeldMail]: ...
+    def release_held(self, brand_id: str, held_id: str, *, case_no: str, by: str, at: datetime) -> None: ...
+
+    # attachments of the mails on a case
+    def add_attachment(self, attachment: StoredAttachment) -> None: ...
+    def attachments(self, case_no: str) -> list[StoredAttachment]: ...
+
+    # classification corrections by staff, counted per brand and month for the reports
+    def count_correction(self, brand_id: str, month: str, fields: list[str]) -> None: ...
+    def correction_counts(self, brand_id: str, month: str) -> dict[str, int]: ...
+
 
 class BlobStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+
+@runtime_checkable
+class StreamingBlobStore(BlobStore, Protocol):
+    """A blob store that reads byte ranges and writes in parts (S3 ranged GETs and
+    multipart uploads), so that a large mail is never whole in memory."""
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive; None: to the end) in chunks."""
+        ...
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes], content_type: str = "application/octet-stream") -> None: ...
 
 
 @dataclass

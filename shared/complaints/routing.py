@@ -73,6 +73,9 @@ _VIN = re.compile(r"(?<![A-Z0-9])[A-HJ-NPR-Z0-9]{13}[0-9]{4}(?![A-Z0-9])")
 # Mainland plates: province, issuing-office letter, five characters (six for new-energy).
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE = re.compile(rf"([{_PROVINCES}])\s?([A-HJ-NP-Z])[\s·•.\-]?([A-HJ-NP-Z0-9]{{5,6}})(?![A-Z0-9])")
+# Mainland mobile numbers as people write them: 13880001919, 138 8000 1919, +86-138-8000-1919.
+# Landlines and 400 hotlines are not a customer's own number.
+_MOBILE = re.compile(r"(?<![\d+])(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _LINK = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 
 # How much a mention says about the dealer meant.
@@ -96,6 +99,11 @@ def extract_identifiers(text: str, case_prefix: str, dealer_codes: Iterable[str]
         case_numbers=_unique(case.findall(folded)),
         dealer_codes=sorted(first_seen, key=first_seen.__getitem__),
     )
+
+
+def mobile_numbers(text: str) -> list[str]:
+    """Mainland mobile numbers in a text, as 11 digits, each once, in the order written."""
+    return _unique(["".join(parts) for parts in _MOBILE.findall(fold(text))])
 
 
 def route(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from shared.complaints import largeparts
 from shared.complaints.mail import ParsedMail, parse_mail
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "emails"
@@ -422,3 +425,44 @@ def test_never_raises(raw: bytes) -> None:
 def test_deep_nesting_keeps_what_it_can_and_says_so() -> None:
     parsed = parse_mail(_nested(40), received_at=RECEIVED)
     assert "MIME nesting too deep; inner parts skipped" in parsed.warnings
+
+
+# --- large parts held out of memory (largeparts) -----------------------------------------
+
+def _multipart(*parts: tuple[str, bytes]) -> bytes:
+    body = b"".join(f"--p\r\n{head}\r\n\r\n".encode() + data + b"\r\n" for head, data in parts)
+    return b'From: a@mail.example\r\nContent-Type: multipart/mixed; boundary="p"\r\n\r\n' + body + b"--p--\r\n"
+
+
+def _read(raw: bytes) -> Callable[[int, int | None], Iterator[bytes]]:
+    return lambda start, end: iter([raw[start:end]])
+
+
+def test_a_large_binary_part_is_held_out_and_read_back_exactly() -> None:
+    video = bytes(range(256)) * 2000 + b"x"  # not a multiple of 3: the base64 ends padded
+    raw = _multipart(("Content-Type: text/plain; charset=utf-8", "仪表台异响".encode()),
+                     ('Content-Type: video/mp4\r\nContent-Disposition: attachment;\r\n filename="dash.mp4"\r\n'
+                      "Content-Transfer-Encoding: base64", base64.encodebytes(video)))
+    slim = largeparts.slim([raw[i : i + 1000] for i in range(0, len(raw), 1000)], hold_out_from=4096, read=_read(raw))
+    assert len(slim.spans) == 1 and slim.spans[0].size == len(video) and len(slim.raw) < 600
+    parsed = parse_mail(slim, received_at=RECEIVED)
+    [attachment] = parsed.attachments
+    assert (attachment.filename, attachment.size, attachment.payload) == ("dash.mp4", len(video), b"")
+    assert b"".join(attachment.chunks()) == video
+    assert parsed.text == "仪表台异响"
+
+
+def test_text_and_small_parts_are_never_held_out() -> None:
+    long_text = base64.encodebytes(("刹车异响。" * 3000).encode())
+    raw = _multipart(("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64", long_text),
+                     ("Content-Type: image/png\r\nContent-Transfer-Encoding: base64", base64.encodebytes(b"png" * 10)))
+    slim = largeparts.slim([raw], hold_out_from=4096)
+    assert slim.spans == () and slim.raw == raw
+    assert parse_mail(slim, received_at=RECEIVED).text == "刹车异响。" * 3000
+
+
+def test_base64_decoding_across_chunks_and_without_padding() -> None:
+    data = os.urandom(10_001)
+    text = base64.encodebytes(data).rstrip(b"=\n")
+    chunks = [text[i : i + 7] for i in range(0, len(text), 7)]
+    assert b"".join(largeparts.decode_base64(chunks)) == data

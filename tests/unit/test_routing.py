@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.complaints.routing import Identifiers, RouteResult, extract_identifiers, route
+from shared.complaints.routing import Identifiers, RouteResult, extract_identifiers, mobile_numbers, route
 from shared.complaints.tenant import Tenant, Vehicle
 from tests.fakes import demo_tenant_doc
 from tests.unit.test_mail_parsing import labelled_samples
@@ -159,3 +159,14 @@ def test_labelled_samples_are_routed() -> None:
     total = sum(outcomes.values())
     print(f"\nrouting {1 - len(wrong) / total:.0%} of {total} new cases; decided by {dict(outcomes)}; wrong: {wrong}")
     assert len(wrong) / total <= 0.05
+
+
+@pytest.mark.parametrize(("text", "numbers"), [
+    ("王磊\n138 8000 1919", ["13880001919"]),
+    ("手机：+86-139-1234-5678，座机 028-6555 0101", ["13912345678"]),
+    ("请拨打 400-820-8820 或 12315", []),
+    ("订单号 1388000191999", []),
+    ("１３９１２３４５６７８", ["13912345678"]),  # full-width digits
+])
+def test_mobile_numbers(text: str, numbers: list[str]) -> None:
+    assert mobile_numbers(text) == numbers

@@ -1,0 +1,112 @@
+"""What staff do to a case beside the lifecycle's steps: correct how it was classified
+(policy.md §4: recorded, and counted for the reports), and give a case in the brand's
+triage queue its dealer (§2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .deadlines import resolution_name
+from .errors import InvalidInputError, InvalidTransitionError
+from .lifecycle import Ctx, Lifecycle
+from .models import Case, Category, Severity, TimelineEvent
+
+
+class ClassificationCorrection(BaseModel):
+    """The fields staff change (the others stay) and why."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    category: Category | None = None
+    severity: Severity | None = None
+    safety: bool | None = None
+    media_or_regulator: bool | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DealerAssignment(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    dealer: str = Field(min_length=1, max_length=20)
+
+
+def set_severity(ctx: Ctx, severity: Severity, at: datetime) -> None:
+    """Change a case's severity; an open resolution milestone follows it (a general case is
+    due a solution, a major or critical one a result, on other deadlines)."""
+    case = ctx.case
+    before = case.milestone(resolution_name(case))
+    case.classification.severity = severity
+    name = resolution_name(case)
+    if before is not None and before.met_at is None and before.name != name:
+        start = case.received_at if case.cycle == 1 else at
+        before.name = name
+        before.due_at = ctx.cal.add(start, getattr(ctx.policy.deadlines, name))
+
+
+class Casework:
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    def correct_classification(self, case_no: str, correction: ClassificationCorrection, by: str) -> Case:
+        """Apply a correction by staff; the timeline records what changed, from what, and why."""
+        now = self.lifecycle.clock.now()
+        changes: dict[str, dict[str, Any]] = {}
+
+        def change(ctx: Ctx) -> None:
+            changes.clear()
+            cls = ctx.case.classification
+            wanted = {name: value for name, value in correction.model_dump(exclude={"reason"}).items()
+                      if value is not None and value != getattr(cls, name)}
+            safety = wanted.get("safety", cls.safety) or wanted.get("media_or_regulator", cls.media_or_regulator)
+            if safety and wanted.get("severity", cls.severity) != "critical":
+                if "severity" in wanted:
+                    raise InvalidInputError("a safety risk or a media/regulator threat is critical",
+                                            {"severity": "must be critical while safety or media_or_regulator is set"})
+                wanted["severity"] = "critical"  # policy.md §4: never below critical
+            for name, value in wanted.items():
+                changes[name] = {"from": getattr(cls, name), "to": value}
+                if name == "severity":
+                    set_severity(ctx, value, now)
+                else:
+                    setattr(cls, name, value)
+            if changes:
+                cls.reasons.append(f"corrected by {by}: {correction.reason}")
+        ctx = self.lifecycle.mutate(case_no, change)
+        if not changes:
+            return ctx.case
+        summary = ", ".join(f"{name} {c['from']} → {c['to']}" for name, c in changes.items())
+        self.lifecycle.store.add_event(TimelineEvent(
+            case_no=case_no, at=now, type="classification_corrected", actor=by,
+            summary=f"Classification corrected: {summary} ({correction.reason[:200]})",
+            data={"changes": changes, "reason": correction.reason}))
+        month = ctx.tenant.calendar_for(None).local(now).strftime("%Y%m")
+        self.lifecycle.store.count_correction(ctx.case.brand, month, sorted(changes))
+        if ctx.case.classification.severity == "critical" and ctx.case.critical_alerted_at is None:
+            self.lifecycle.alert_critical(ctx)
+        return ctx.case
+
+    def assign_dealer(self, case_no: str, dealer: str, by: str) -> Case:
+        """A case from the brand's triage queue goes to a dealer; the first contact waiting on
+        the brand CR center passes to that dealer's CS head, with their own link."""
+        handed_over: list[bool] = []
+
+        def change(ctx: Ctx) -> None:
+            handed_over.clear()
+            if not ctx.tenant.has_dealer(dealer):
+                raise InvalidInputError("unknown dealer", {"dealer": "not a dealer of this brand"})
+            if ctx.case.dealer is not None:
+                raise InvalidTransitionError(f"{case_no} is already handled by {ctx.case.dealer}")
+            ctx.case.dealer = dealer
+            ctx.case.region = ctx.tenant.dealer(dealer).region
+            timer = ctx.case.step_timer
+            if timer is not None and timer.step == "first_contact":
+                timer.assignee = ctx.tenant.staff_with_role("cs_head", dealer).email
+                ctx.case.assignee = timer.assignee
+                handed_over.append(True)
+        ctx = self.lifecycle.mutate(case_no, change)
+        self.lifecycle.event(ctx.case, "dealer_assigned", by, f"Assigned from the brand triage queue to {dealer}",
+                             dealer=dealer)
+        if handed_over:
+            self.lifecycle.request_step(ctx, "first_contact")
+        return ctx.case
