@@ -102,15 +102,26 @@ def after_closing(closed_at: datetime | None, at: datetime, reopen_within: timed
     return "reopen" if closed_at is not None and at - closed_at <= reopen_within else "new_case"
 
 
+DecideByMail = Callable[[str, str, str, bool, str], str | None]
+
+
+def _verified(verdicts: SesVerdicts) -> bool:
+    """SES vouches for the sender: SPF or DKIM passed and neither failed."""
+    results = {verdicts.spf.upper(), verdicts.dkim.upper()}
+    return "PASS" in results and "FAIL" not in results
+
+
 class Intake:
     def __init__(self, store: CaseStore, blobs: BlobStore, workflow: Workflow, clock: Clock,
-                 lifecycle: Lifecycle, rules: IntakeRules | None = None) -> None:
+                 lifecycle: Lifecycle, rules: IntakeRules | None = None,
+                 decide_by_mail: DecideByMail | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.workflow = workflow
         self.clock = clock
         self.lifecycle = lifecycle
         self.rules = rules or IntakeRules()
+        self.decide_by_mail = decide_by_mail
 
     # ----- mail in --------------------------------------------------------------------------
     def receive(self, mail: InboundMail) -> IntakeResult:
@@ -247,9 +258,20 @@ class Intake:
                 received_at: datetime) -> IntakeResult:
         case_no, now = case.case_no, self.clock.now()
         message_id = parsed.message_id or mail.ses_message_id
+        sender = (parsed.from_address or "").lower()
+        decision = None
+        if self.decide_by_mail is not None:
+            # An approver or the customer answering the step the case waits for, on the first line.
+            decision = self.decide_by_mail(case_no, sender, parsed.text, _verified(mail.verdicts), message_id)
         self.store.add_message(MailMessage(
             case_no=case_no, direction="in", message_id=message_id, at=now, sender=parsed.from_address or "",
-            recipients=parsed.to, subject=parsed.subject, text=parsed.text[:20000], kind="customer_mail"))
+            recipients=parsed.to, subject=parsed.subject, text=parsed.text[:20000],
+            kind="decision" if decision else "customer_mail"))
+        if decision is not None:
+            self.store.add_event(TimelineEvent(case_no=case_no, at=now, type="decision_by_mail", actor=sender,
+                                               summary=f"Decided by reply mail: {decision}",
+                                               data={"raw_key": mail.raw_key}))
+            return IntakeResult("append_to_case", case_no)
         stored = self._store_attachments(case_no, parsed, mail.ses_message_id, message_id, now)
         found = classify(parsed.subject, parsed.text)
         raised: list[str] = []

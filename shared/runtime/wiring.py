@@ -64,5 +64,6 @@ def _build() -> Services:
     links = LinkService(store, clock, s.link_secret, s.public_base_url, s.link_requests_per_minute)
     notifier = Notifier(store, mailer, clock)
     lifecycle = Lifecycle(store, workflow, clock, links, notifier)
-    intake = Intake(store, blobs, workflow, clock, lifecycle)
-    return Services(store, blobs, mailer, workflow, clock, links, lifecycle, intake, LinkActions(lifecycle, links))
+    actions = LinkActions(lifecycle, links)
+    intake = Intake(store, blobs, workflow, clock, lifecycle, decide_by_mail=actions.decide_by_mail)
+    return Services(store, blobs, mailer, workflow, clock, links, lifecycle, intake, actions)

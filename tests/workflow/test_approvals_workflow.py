@@ -80,3 +80,54 @@ def test_a_silent_approver_is_reminded_then_passed_over(warp_runtime: LocalRunti
     url = next(link["url"] for link in old.mail.links if link["step"] == "approval")
     click = people.click("approval", url, no, {"decision": "approve"})
     assert click.status == 410
+
+
+def reply_to(sent: SentMail, sender: str, first_line: str) -> bytes:
+    mail = sent.mail
+    return (f"From: <{sender}>\r\nTo: {mail.sender}\r\nSubject: Re: {mail.subject}\r\n"
+            f"Message-ID: <reply-{abs(hash((sender, first_line, mail.message_id)))}@mail.example>\r\n"
+            f"In-Reply-To: {mail.message_id}\r\nReferences: {mail.message_id}\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{first_line}\r\n\r\n> {mail.text[:60]}\r\n").encode()
+
+
+def test_approver_and_customer_decide_by_replying(warp_runtime: LocalRuntime) -> None:
+    """The manager answers the approval mail with 同意, the customer the plan mail with ACCEPT:
+    the same decision path as a link, accepted only from them and only when SES verified them."""
+    import threading
+
+    replies: list[tuple[bytes, dict[str, str]]] = []
+
+    def on_mail(sent: SentMail) -> None:
+        steps = {link["step"] for link in sent.mail.links}
+        if "approval" in steps and sent.mail.to == ["service.sh001@dealers.example"]:
+            # A forged reply first (SPF and DKIM failed), then the real one.
+            replies.append((reply_to(sent, "service.sh001@dealers.example", "同意"), {"spf": "FAIL", "dkim": "FAIL"}))
+            replies.append((reply_to(sent, "service.sh001@dealers.example", "同意 按方案执行"), {}))
+        elif "customer_reply" in steps and sent.mail.to == ["customer@mail.example"]:
+            replies.append((reply_to(sent, "customer@mail.example", "ACCEPT, thank you"), {}))
+        else:
+            return
+        warp_runtime.clock.hold()  # the person is typing: time waits
+
+        def send() -> None:
+            try:
+                while replies:
+                    raw, verdicts = replies.pop(0)
+                    warp_runtime.deliver(raw, ["complaints@aurora-motors.example"], verdicts=verdicts)
+            finally:
+                warp_runtime.clock.release()
+        threading.Thread(target=send).start()
+
+    personas = happy_path()
+    del personas["approval"], personas["customer_reply"]
+    Personas(warp_runtime, personas)
+    warp_runtime.outbox.subscribe(on_mail)
+    no = str(warp_runtime.deliver(complaint(SH001, "Rattle", "The dashboard rattles."), [SH001])["case_no"])
+    wait_until(finished(warp_runtime, no))
+    case = services().store.get_case(no)
+    assert case.phase == "closed" and case.approvals[0].decision == "approve"
+    assert case.approvals[0].comment == "按方案执行" and case.customer_decision == "accept"
+    summaries = [e.summary for e in services().store.events(no) if e.type in ("approval_recorded", "customer_reply_recorded")]
+    assert summaries and all(s.endswith("(by reply mail)") for s in summaries)
+    refused = [m.mail for m in warp_runtime.outbox.for_case(no) if "未能作为决定" in m.mail.subject]
+    assert len(refused) == 1 and "SPF/DKIM" in refused[0].text  # the forged one was refused politely
