@@ -36,9 +36,13 @@ def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
         "on_time": case.on_time,
         "milestones": [
             {"name": m.name, "cycle": m.cycle, "due_at": iso(m.due_at), "met_at": iso(m.met_at) if m.met_at else None,
-             "breached": m.breached}
+             "breached": m.breached, "original_due_at": iso(m.original_due_at) if m.original_due_at else None,
+             "extensions": [{"reason": e.reason, "until": iso(e.until), "answer": e.answer,
+                             "requested_by": e.requested_by}
+                            for e in case.extensions if e.milestone == m.name and e.cycle == m.cycle]}
             for m in case.milestones
         ],
+        "calendar_warning": case.calendar_warning,
         "investigation": case.investigation.model_dump(mode="json") if case.investigation else None,
         "plan": case.plan.model_dump(mode="json") if case.plan else None,
         "approvals": [a.model_dump(mode="json") for a in case.approvals],

@@ -68,6 +68,10 @@ def test_three_working_days_end_on_a_make_up_saturday(runtime_at: LocalRuntime) 
     assert solution.due_at == datetime(2026, 10, 10, 9, 30, tzinfo=UTC)  # Saturday 17:30 in Shanghai
     assert late.sent_at == solution.due_at and solution.breached
     assert late.mail.to == ["service.bj002@dealers.example"]
+    # While nothing reaches the customer, they hear from us every 2 working days: the last mail
+    # went out on Wed 30 Sep; the National Day holiday (1-7 Oct) does not count: +1 = Thu 8, +2 = Fri 9 Oct.
+    updates = [m.sent_at for m in runtime_at.outbox.for_case(no) if m.mail.subject.endswith("您的投诉处理进度")]
+    assert updates[:1] == [datetime(2026, 10, 9, 9, 30, tzinfo=UTC)]
 
 
 @pytest.mark.parametrize("runtime_at", [(datetime(2026, 2, 13, 2, 0, tzinfo=UTC), DEMO_TENANT)], indirect=True)
