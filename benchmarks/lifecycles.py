@@ -18,11 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import platform
 import re
 import statistics
 import sys
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,14 +40,15 @@ from infra import catalog
 from infra.local.http import recipients_of
 from infra.local.outbox import SentMail
 from infra.local.personas import Decide, Personas, happy_path
-from infra.local.runtime import LocalConfig, LocalRuntime, state_machine_arn
+from infra.local.runtime import LocalConfig, LocalInvocationError, LocalRuntime, state_machine_arn
 
 Scenario = Literal["happy", "escalation"]
 SCENARIOS: tuple[Scenario, ...] = ("happy", "escalation")
 EMAILS = catalog.ROOT / "tests" / "data" / "emails"
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai (as the workflow tests)
 DEFAULT_CONCURRENCY = 10
-POLL_S = 0.05
+STALL_S = 60.0
+POLL_S = 0.5  # a DescribeExecution costs ~3 ms of CPU in moto: 10 in flight polled at 2 Hz is ~5% of a core
 
 
 # ----- sample mails -------------------------------------------------------------------------------
@@ -134,19 +138,36 @@ def _item_size(item: dict[str, Any] | None) -> int:
 
 
 class DynamoMeter:
-    """Wraps moto's ``DynamoHandler`` methods (one per API operation) while active."""
+    """Wraps moto's ``DynamoHandler`` methods (one per API operation) while active.
 
-    def __init__(self) -> None:
+    With ``serialize``, it also lets one DynamoDB request at a time into moto: moto's
+    DynamoDB backend has no lock, and a Query (which walks every item of the table)
+    or a TransactWriteItems (which deep-copies the table) running while another
+    thread writes fails with ``RuntimeError: dictionary changed size during
+    iteration``. See docs/benchmarks.md."""
+
+    def __init__(self, serialize: bool = True) -> None:
         self.counts = DynamoCounts()
+        self.serialize = serialize
         self._lock = threading.Lock()
+        self._moto_lock = threading.RLock()
 
     @contextmanager
     def active(self) -> Iterator[DynamoMeter]:
         from moto.dynamodb.responses import DynamoHandler
 
-        originals = {name: getattr(DynamoHandler, name) for name in _HANDLER_METHODS.values()}
+        originals = {name: getattr(DynamoHandler, name) for name in (*_HANDLER_METHODS.values(), "call_action")}
         for op, name in _HANDLER_METHODS.items():
             setattr(DynamoHandler, name, self._wrap(op, originals[name]))
+        if self.serialize:
+            call_action = originals["call_action"]
+            lock = self._moto_lock
+
+            def serialized(handler: Any) -> Any:
+                with lock:
+                    return call_action(handler)
+
+            DynamoHandler.call_action = serialized  # type: ignore[method-assign]
         try:
             yield self
         finally:
@@ -247,6 +268,8 @@ class CaseResult:
     clicks: int  # links the personas submitted (each a GET and a POST of link_actions)
     mails: int  # mails in the outbox for this case
     virtual_hours: float  # received -> last mail of the case, on the virtual clock
+    wall_seconds: float  # delivered -> seen ended, on the wall clock
+    ended_after_s: float  # seen ended, wall seconds after the first delivery
 
 
 @dataclass
@@ -255,6 +278,9 @@ class BenchmarkResult:
     cases: int
     concurrency: int
     wall_seconds: float
+    cpu_seconds: float  # this process, all threads: less sensitive than wall time to other load on the machine
+    load_average: tuple[float, float]  # 1-minute load average when the run started and when it ended
+    machine: str
     statuses: dict[str, int]
     virtual_start: str
     virtual_end: str
@@ -269,6 +295,7 @@ class BenchmarkResult:
     dynamodb_wru: float
     dynamodb_rru: float
     per_case: list[CaseResult]
+    dynamodb_serialized: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -291,6 +318,15 @@ class BenchmarkResult:
     def lambda_per_case(self) -> float:
         return sum(self.lambda_calls.values()) / max(1, self.cases)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchmarkResult:
+        """A result written with ``--json``, read back (to render it again)."""
+        known = {f for f in cls.__dataclass_fields__}
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["per_case"] = [CaseResult(**c) for c in data.get("per_case", [])]
+        fields["load_average"] = tuple(data.get("load_average", (0.0, 0.0)))
+        return cls(**fields)
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["summary"] = {
@@ -311,6 +347,88 @@ class BenchmarkResult:
         return d
 
 
+def _deliver(runtime: LocalRuntime, raw: bytes, notes: list[str], attempts: int = 3) -> dict[str, Any]:
+    """SES invokes the intake asynchronously and Lambda retries a failed event (same
+    SES message id, so the intake resumes instead of registering twice)."""
+    ses_message_id = uuid.uuid4().hex
+    for attempt in range(1, attempts + 1):
+        try:
+            answer: dict[str, Any] = runtime.deliver(raw, recipients_of(raw), ses_message_id=ses_message_id)
+            return answer
+        except LocalInvocationError as exc:
+            notes.append(f"intake attempt {attempt} failed: {str(exc)[:200]}")
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _Flight:
+    """Cases in flight and ended, with the moments the benchmark saw them."""
+
+    started: float = field(default_factory=time.perf_counter)
+    sample: dict[str, str] = field(default_factory=dict)
+    received: dict[str, datetime] = field(default_factory=dict)
+    delivered_s: dict[str, float] = field(default_factory=dict)
+    ended_s: dict[str, float] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def delivered(self, case_no: str, sample: str, received: datetime) -> None:
+        self.sample[case_no], self.received[case_no] = sample, received
+        self.delivered_s[case_no] = self.elapsed()
+        self.running.add(case_no)
+
+    def ended(self, case_no: str, status: str) -> None:
+        self.running.discard(case_no)
+        self.statuses[case_no] = status
+        self.ended_s[case_no] = self.elapsed()
+
+
+def _drive(runtime: LocalRuntime, mails: deque[tuple[str, bytes]], concurrency: int, timeout_s: float,
+           notes: list[str], progress: Callable[[str], None] | None) -> _Flight:
+    """Deliver the mails, at most ``concurrency`` executions running, until all have ended."""
+    total = len(mails)
+    flight = _Flight()
+    # One client for the polling (``runtime.execution`` builds a boto3 client per call).
+    sfn = boto3.client("stepfunctions", region_name=runtime.region)
+    executions = state_machine_arn(runtime.region).replace(":stateMachine:", ":execution:") + ":"
+    deadline = time.monotonic() + timeout_s
+    last_calls, last_change = -1, time.monotonic()
+    while mails or flight.running:
+        while mails and len(flight.running) < concurrency:
+            name, raw = mails.popleft()
+            received = runtime.clock.now()
+            answer = _deliver(runtime, raw, notes)
+            if answer.get("disposition") != "new_case" or not answer.get("case_no"):
+                raise RuntimeError(f"{name}: the intake answered {answer}, not a new case")
+            flight.delivered(str(answer["case_no"]), name, received)
+        time.sleep(POLL_S)
+        for case_no in sorted(flight.running):
+            status = str(sfn.describe_execution(executionArn=executions + case_no)["status"])
+            if status != "RUNNING":
+                flight.ended(case_no, status)
+                if progress is not None:
+                    progress(f"{len(flight.statuses):>4}/{total} {case_no} {status}")
+        calls = sum(runtime.invocations.calls.values())
+        if calls != last_calls:
+            last_calls, last_change = calls, time.monotonic()
+        stalled = time.monotonic() - last_change > STALL_S
+        if stalled or time.monotonic() > deadline:
+            why = (f"no Lambda invocation for {STALL_S:.0f} s (the warp clock stands at "
+                   f"{runtime.clock.now():%Y-%m-%d %H:%M}, idle={runtime.clock.idle()})" if stalled
+                   else f"{timeout_s:.0f} s")
+            notes.append(f"stopped waiting after {why}: {len(flight.running)} executions still running, "
+                         f"{len(mails)} mails not delivered")
+            for case_no in sorted(flight.running):
+                flight.ended(case_no, "STILL_RUNNING")
+            break
+    return flight
+
+
 def _count_history(runtime: LocalRuntime, case_no: str) -> tuple[int, int]:
     events = runtime.history(case_no)
     transitions = sum(1 for e in events if str(e.get("type", "")).endswith("StateEntered"))
@@ -318,21 +436,14 @@ def _count_history(runtime: LocalRuntime, case_no: str) -> tuple[int, int]:
     return transitions, tasks
 
 
-def _ended(sfn: Any, machine: str, in_flight: set[str]) -> dict[str, str]:
-    """The executions among ``in_flight`` that are no longer running, with their status
-    (one ListExecutions call per poll, a DescribeExecution only for those that ended)."""
-    if not in_flight:
-        return {}
-    running: set[str] = set()
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING"):
-        running.update(e["name"] for e in page["executions"])
-    prefix = machine.replace(":stateMachine:", ":execution:") + ":"
-    return {no: str(sfn.describe_execution(executionArn=prefix + no)["status"]) for no in in_flight - running}
+def _machine() -> str:
+    return (f"{os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def run_benchmark(cases: int = 100, concurrency: int = DEFAULT_CONCURRENCY, scenario: Scenario = "happy",
-                  samples: Sequence[str] | None = None, timeout_s: float = 900.0,
-                  progress: Callable[[str], None] | None = None) -> BenchmarkResult:
+                  samples: Sequence[str] | None = None, timeout_s: float = 3600.0,
+                  progress: Callable[[str], None] | None = None, serialize_dynamodb: bool = True) -> BenchmarkResult:
     """Run ``cases`` lifecycles on one warp-clock runtime, ``concurrency`` in flight at once."""
     if cases < 1 or concurrency < 1:
         raise ValueError("cases and concurrency must be at least 1")
@@ -340,76 +451,49 @@ def run_benchmark(cases: int = 100, concurrency: int = DEFAULT_CONCURRENCY, scen
     mails: deque[tuple[str, bytes]] = deque(
         (names[i % len(names)], with_message_id((EMAILS / names[i % len(names)]).read_bytes(), i + 1))
         for i in range(cases))
-    decide = happy_path() if scenario == "happy" else escalation_path()
-    meter = DynamoMeter()
+    meter = DynamoMeter(serialize=serialize_dynamodb)
     runtime = LocalRuntime(LocalConfig(clock="warp", start=START))
     notes: list[str] = []
     with meter.active():
         runtime.start()
         try:
-            people = Personas(runtime, decide)
-            baseline = Counter(runtime.invocations.calls)  # nothing yet; seeding the tenant calls no Lambda
-            dynamo_before = Counter(meter.counts.requests), meter.counts.item_writes, meter.counts.wru, meter.counts.rru
-            virtual_start = runtime.clock.now()
-            started = time.perf_counter()
-            sample_of: dict[str, str] = {}
-            received: dict[str, datetime] = {}
-            in_flight: set[str] = set()
-            statuses: dict[str, str] = {}
-            # One client for the polling: ``runtime.execution`` builds a boto3 client per call.
-            sfn = boto3.client("stepfunctions", region_name=runtime.region)
-            machine = state_machine_arn(runtime.region)
-            deadline = time.monotonic() + timeout_s
-            while mails or in_flight:
-                while mails and len(in_flight) < concurrency:
-                    name, raw = mails.popleft()
-                    received_at = runtime.clock.now()
-                    answer = runtime.deliver(raw, recipients_of(raw))
-                    if answer.get("disposition") != "new_case" or not answer.get("case_no"):
-                        raise RuntimeError(f"{name}: the intake answered {answer}, not a new case")
-                    case_no = str(answer["case_no"])
-                    sample_of[case_no], received[case_no] = name, received_at
-                    in_flight.add(case_no)
-                time.sleep(POLL_S)
-                for case_no, status in _ended(sfn, machine, in_flight).items():
-                    in_flight.discard(case_no)
-                    statuses[case_no] = status
-                    if progress is not None:
-                        progress(f"{len(statuses):>4}/{cases} {case_no} {status}")
-                if time.monotonic() > deadline:
-                    for case_no in in_flight:
-                        statuses[case_no] = "STILL_RUNNING"
-                    notes.append(f"stopped waiting after {timeout_s:.0f} s: {len(in_flight)} executions still running")
-                    break
-            wall = time.perf_counter() - started
-            virtual_end = runtime.clock.now()
-            per_case: list[CaseResult] = []
+            people = Personas(runtime, happy_path() if scenario == "happy" else escalation_path())
+            dynamo = meter.counts
+            before = Counter(dynamo.requests), dynamo.item_writes, dynamo.wru, dynamo.rru  # after seeding the tenant
+            virtual_start, cpu_start, load_start = runtime.clock.now(), time.process_time(), os.getloadavg()[0]
+            flight = _drive(runtime, mails, concurrency, timeout_s, notes, progress)
+            wall, cpu = flight.elapsed(), time.process_time() - cpu_start
+            load_end, virtual_end = os.getloadavg()[0], runtime.clock.now()
+
             clicks = Counter(c.case_no for c in people.clicks)
-            for case_no, status in statuses.items():
+            per_case: list[CaseResult] = []
+            for case_no, status in sorted(flight.statuses.items()):
                 transitions, tasks = _count_history(runtime, case_no)
                 sent = runtime.outbox.for_case(case_no)
-                last = max((m.sent_at for m in sent), default=received[case_no])
-                per_case.append(CaseResult(case_no, sample_of[case_no], status, transitions, tasks, clicks[case_no],
-                                           len(sent), (last - received[case_no]).total_seconds() / 3600))
-            per_case.sort(key=lambda c: c.case_no)
-            calls = runtime.invocations.calls - baseline
+                received = flight.received[case_no]
+                last = max((m.sent_at for m in sent), default=received)
+                per_case.append(CaseResult(
+                    case_no, flight.sample[case_no], status, transitions, tasks, clicks[case_no], len(sent),
+                    (last - received).total_seconds() / 3600, flight.ended_s[case_no] - flight.delivered_s[case_no],
+                    flight.ended_s[case_no]))
+            refused = [c for c in people.clicks if c.status != 200 and c.outcome != "decided"]
+            if refused:
+                notes.append(f"{len(refused)} persona clicks were refused: {refused[:3]}")
             all_mails = runtime.outbox.all()
-            requests = meter.counts.requests - dynamo_before[0]
-            bad_clicks = [c for c in people.clicks if c.status != 200]
-            if bad_clicks:
-                notes.append(f"{len(bad_clicks)} persona clicks did not answer 200: {bad_clicks[:3]}")
             return BenchmarkResult(
-                scenario=scenario, cases=cases, concurrency=concurrency, wall_seconds=wall,
-                statuses=dict(Counter(statuses.values())),
+                scenario=scenario, cases=cases, concurrency=concurrency, wall_seconds=wall, cpu_seconds=cpu,
+                load_average=(load_start, load_end), machine=_machine(),
+                statuses=dict(Counter(flight.statuses.values())),
                 virtual_start=virtual_start.isoformat(), virtual_end=virtual_end.isoformat(),
                 virtual_days=(virtual_end - virtual_start).total_seconds() / 86400,
-                lambda_calls=dict(sorted(calls.items())), lambda_errors=dict(sorted(runtime.invocations.errors.items())),
+                lambda_calls=dict(sorted(runtime.invocations.calls.items())),  # the tenant seed invokes none
+                lambda_errors=dict(sorted(runtime.invocations.errors.items())),
                 lambda_handler_seconds=runtime.invocations.seconds,
                 mails_total=len(all_mails), mails_without_case=sum(1 for m in all_mails if not m.mail.case_no),
-                dynamodb_requests=dict(sorted(requests.items())),
-                dynamodb_item_writes=meter.counts.item_writes - dynamo_before[1],
-                dynamodb_wru=meter.counts.wru - dynamo_before[2], dynamodb_rru=meter.counts.rru - dynamo_before[3],
-                per_case=per_case, notes=notes)
+                dynamodb_requests=dict(sorted((dynamo.requests - before[0]).items())),
+                dynamodb_item_writes=dynamo.item_writes - before[1],
+                dynamodb_wru=dynamo.wru - before[2], dynamodb_rru=dynamo.rru - before[3],
+                per_case=per_case, dynamodb_serialized=serialize_dynamodb, notes=notes)
         finally:
             runtime.stop()
 
@@ -419,50 +503,144 @@ def _short_function(name: str) -> str:
     return name.removeprefix("complaints-local-")
 
 
+def _pace(result: BenchmarkResult) -> str | None:
+    """Wall seconds per case in the first and in the last quarter of the cases to end
+    (shown when a quarter holds at least two batches): moto's cost per request grows
+    with what it stores, so later cases run slower."""
+    ends = sorted(c.ended_after_s for c in result.per_case)
+    q = len(ends) // 4
+    if q < 2 * result.concurrency:
+        return None
+    first, last = ends[q - 1] / q, (ends[-1] - ends[-q - 1]) / q
+    return f"{first:.2f} s per case over the first {q} cases to end, {last:.2f} s over the last {q}"
+
+
 def render(result: BenchmarkResult) -> str:
     n = max(1, result.cases)
     statuses = ", ".join(f"{v} {k}" for k, v in sorted(result.statuses.items()))
+    calls = max(1, sum(result.lambda_calls.values()))
     lines = [
-        f"Lifecycles on the local runtime: scenario {result.scenario}, {result.cases} cases, "
-        f"at most {result.concurrency} in flight (the next mail is delivered when an execution ends), warp clock",
-        f"  wall time           {result.wall_seconds:8.1f} s total, {result.wall_seconds / n:.2f} s per case",
+        f"Lifecycles on the local runtime: scenario {result.scenario}, {result.cases} cases, warp clock",
+        f"  in flight           at most {result.concurrency} (the next mail is delivered when an execution ends)",
+        f"  machine             {result.machine}",
+        f"  wall time           {result.wall_seconds:8.1f} s total, {result.wall_seconds / n:.2f} s per case "
+        f"(1-min load average {result.load_average[0]:.1f} at the start, {result.load_average[1]:.1f} at the end)",
+        f"  CPU time            {result.cpu_seconds:8.1f} s total, {result.cpu_seconds / n:.2f} s per case "
+        "(this process, all threads)",
+    ]
+    pace = _pace(result)
+    if pace:
+        lines.append(f"  pace                {pace}")
+    lines += [
         f"  executions          {result.succeeded} SUCCEEDED, {result.other} other ({statuses})",
         f"  virtual time        {result.virtual_start[:16]} -> {result.virtual_end[:16]} UTC "
         f"({result.virtual_days:.1f} days)",
         f"  Lambda errors       {sum(result.lambda_errors.values())} "
         f"{dict((_short_function(k), v) for k, v in result.lambda_errors.items()) or ''}".rstrip(),
-        f"  handler CPU time    {result.lambda_handler_seconds:.1f} s in all "
-        f"({result.lambda_handler_seconds / max(1, sum(result.lambda_calls.values())) * 1000:.1f} ms per invocation, "
-        "in-process on moto)",
+        f"  handler time        {result.lambda_handler_seconds:.1f} s summed over invocations, "
+        f"{result.lambda_handler_seconds / calls * 1000:.0f} ms each (wall time in-process on moto; "
+        "nested and concurrent calls overlap)",
+        "  DynamoDB            " + ("requests enter moto one at a time (its backend has no lock)"
+                                    if result.dynamodb_serialized else "requests enter moto concurrently (no lock)"),
         "",
-        f"  {'per case':<34}{'mean':>8}{'min':>7}{'max':>7}",
+        f"  {'per case':<38}{'mean':>8}{'min':>7}{'max':>7}",
     ]
 
     def row(label: str, mean: float, rng: tuple[int, int] | None = None) -> None:
-        lo, hi = (f"{rng[0]:>7}", f"{rng[1]:>7}") if rng else (f"{'':>7}", f"{'':>7}")
-        lines.append(f"  {label:<34}{mean:>8.2f}{lo}{hi}")
+        lo, hi = (f"{rng[0]:>7}", f"{rng[1]:>7}") if rng else ("", "")
+        lines.append(f"  {label:<38}{mean:>8.2f}{lo}{hi}")
 
-    row("state transitions", result.per_case_mean("transitions"), result.per_case_range("transitions"))
-    row("Lambda invocations (all)", result.lambda_per_case)
-    for function, calls in result.lambda_calls.items():
-        row(f"  {_short_function(function)}", calls / n)
-    row("  of which by the state machine", result.per_case_mean("lambda_tasks"), result.per_case_range("lambda_tasks"))
-    row("  persona clicks (GET+POST each)", result.per_case_mean("clicks"), result.per_case_range("clicks"))
+    row("state transitions (*StateEntered)", result.per_case_mean("transitions"), result.per_case_range("transitions"))
+    row("Lambda invocations", result.lambda_per_case)
+    for function, count in result.lambda_calls.items():
+        row(f"  {_short_function(function)}", count / n)
+    row("  tasks of the state machine", result.per_case_mean("lambda_tasks"), result.per_case_range("lambda_tasks"))
+    row("  persona clicks (a GET and a POST)", result.per_case_mean("clicks"), result.per_case_range("clicks"))
     row("mails sent", result.mails_total / n, result.per_case_range("mails"))
     row("DynamoDB write requests", sum(result.dynamodb_requests.get(op, 0) for op in WRITE_OPS) / n)
     row("DynamoDB items written", result.dynamodb_item_writes / n)
     row("DynamoDB WRU (estimated)", result.dynamodb_wru / n)
     row("DynamoDB read requests", sum(result.dynamodb_requests.get(op, 0) for op in READ_OPS) / n)
     row("DynamoDB RRU (estimated)", result.dynamodb_rru / n)
-    row("virtual hours, received -> last mail", result.per_case_mean("virtual_hours"),
-        (math.floor(min(c.virtual_hours for c in result.per_case)), math.ceil(max(c.virtual_hours for c in result.per_case)))
-        if result.per_case else None)
-    lines.append("  DynamoDB requests by operation: " + ", ".join(
+    if result.per_case:
+        hours = [c.virtual_hours for c in result.per_case]
+        row("virtual hours, received -> last mail", statistics.fmean(hours),
+            (math.floor(min(hours)), math.ceil(max(hours))))
+    lines.append("  DynamoDB requests by operation, per case: " + ", ".join(
         f"{op} {v / n:.2f}" for op, v in result.dynamodb_requests.items()))
     if result.mails_without_case:
         lines.append(f"  mails without a case number: {result.mails_without_case}")
     lines.extend(f"  note: {note}" for note in result.notes)
     return "\n".join(lines)
+
+
+# ----- what a case would cost on AWS ---------------------------------------------------------------
+PRICE_BASIS = "AWS list prices, us-east-1 (N. Virginia), no free tier, as published in 2025"
+STEP_FUNCTIONS_PER_TRANSITION = 0.025 / 1000  # Standard workflows
+LAMBDA_PER_REQUEST = 0.20 / 1_000_000
+LAMBDA_PER_GB_SECOND = 0.0000166667  # x86
+SES_PER_MAIL = 0.10 / 1000  # outbound; receiving is the same per mail (plus $0.09 per 1,000 256-KB chunks)
+HTTP_API_PER_REQUEST = 1.00 / 1_000_000  # API Gateway HTTP API, first 300 M a month
+DYNAMODB_PER_WRU = 1.25 / 1_000_000  # on-demand, list price until 31 Oct 2024
+DYNAMODB_PER_RRU = 0.25 / 1_000_000
+DYNAMODB_PER_WRU_SINCE_NOV_2024 = 0.625 / 1_000_000  # on-demand prices halved on 1 Nov 2024
+DYNAMODB_PER_RRU_SINCE_NOV_2024 = 0.125 / 1_000_000
+ASSUMED_LAMBDA_MS = 100.0
+
+
+@dataclass(frozen=True)
+class CostLine:
+    item: str
+    quantity: float  # per case
+    unit: str
+    unit_price: float  # USD
+    price: str  # the list price as written on the pricing page
+    basis: str  # where the quantity comes from
+
+    @property
+    def per_case(self) -> float:
+        return self.quantity * self.unit_price
+
+
+def aws_costs(result: BenchmarkResult, lambda_ms: float = ASSUMED_LAMBDA_MS) -> list[CostLine]:
+    """What one case of this run would cost on AWS, from the measured counts and the
+    prices above; Lambda GB-seconds from the catalog's memory sizes and ``lambda_ms``."""
+    n = max(1, result.cases)
+    memory = {f"complaints-local-{spec.name}": spec.memory_mb for spec in catalog.FUNCTIONS}
+    gb_seconds = sum(calls * memory.get(name, 128) / 1024 * lambda_ms / 1000
+                     for name, calls in result.lambda_calls.items()) / n
+    clicks = result.per_case_mean("clicks")
+    return [
+        CostLine("Step Functions Standard, state transitions", result.per_case_mean("transitions"), "transition",
+                 STEP_FUNCTIONS_PER_TRANSITION, "$0.025 per 1,000", "measured"),
+        CostLine("Lambda requests", result.lambda_per_case, "request", LAMBDA_PER_REQUEST, "$0.20 per 1M", "measured"),
+        CostLine(f"Lambda duration at {lambda_ms:.0f} ms per invocation", gb_seconds, "GB-s",
+                 LAMBDA_PER_GB_SECOND, "$0.0000166667 per GB-s", "assumed duration x catalog memory"),
+        CostLine("SES mails sent", result.mails_total / n, "mail", SES_PER_MAIL, "$0.10 per 1,000", "measured"),
+        CostLine("SES mail received (the complaint)", 1.0, "mail", SES_PER_MAIL, "$0.10 per 1,000", "measured"),
+        CostLine("API Gateway HTTP API (link GET + POST)", 2 * clicks, "request", HTTP_API_PER_REQUEST,
+                 "$1.00 per 1M", "measured"),
+        CostLine("DynamoDB on-demand writes", result.dynamodb_wru / n, "WRU", DYNAMODB_PER_WRU, "$1.25 per 1M",
+                 "estimated from measured requests and item sizes"),
+        CostLine("DynamoDB on-demand reads", result.dynamodb_rru / n, "RRU", DYNAMODB_PER_RRU, "$0.25 per 1M",
+                 "estimated from measured requests and item sizes"),
+    ]
+
+
+def render_costs(result: BenchmarkResult, lambda_ms: float = ASSUMED_LAMBDA_MS) -> str:
+    lines = aws_costs(result, lambda_ms)
+    total = sum(c.per_case for c in lines)
+    dynamo_then = sum(c.per_case for c in lines if c.item.startswith("DynamoDB"))
+    dynamo_now = (result.dynamodb_wru * DYNAMODB_PER_WRU_SINCE_NOV_2024
+                  + result.dynamodb_rru * DYNAMODB_PER_RRU_SINCE_NOV_2024) / max(1, result.cases)
+    out = [f"What a case would cost on AWS: {PRICE_BASIS}; scenario {result.scenario}",
+           f"  {'':<44}{'per case':>9}  {'':<11}{'list price':<24}{'USD per 1,000 cases':>20}"]
+    for c in lines:
+        out.append(f"  {c.item:<44}{c.quantity:>9.2f}  {c.unit:<11}{c.price:<24}{c.per_case * 1000:>20.4f}")
+    out.append(f"  {'total':<44}{'':>9}  {'':<11}{'':<24}{total * 1000:>20.4f}")
+    out.append(f"  DynamoDB at the on-demand prices since 1 Nov 2024 ($0.625 / $0.125 per 1M): "
+               f"{dynamo_now * 1000:.4f} instead of {dynamo_then * 1000:.4f}, total {(total - dynamo_then + dynamo_now) * 1000:.4f}")
+    return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -472,14 +650,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"executions in flight at once (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--scenario", choices=SCENARIOS, default="happy")
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="give up waiting after this many seconds (default 3600; a stall of 60 s ends it sooner)")
     parser.add_argument("--progress", action="store_true", help="print each execution as it ends")
+    parser.add_argument("--lambda-ms", type=float, default=ASSUMED_LAMBDA_MS,
+                        help=f"assumed Lambda duration for the cost estimate (default {ASSUMED_LAMBDA_MS:.0f} ms)")
+    parser.add_argument("--no-dynamodb-lock", action="store_true",
+                        help="let concurrent DynamoDB requests into moto (reproduces its race, see docs/benchmarks.md)")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="run nothing: print the tables of a result written earlier with --json")
     args = parser.parse_args(argv)
+    if args.render:
+        saved = BenchmarkResult.from_dict(json.loads(args.render.read_text("utf-8")))
+        print(render(saved))
+        print()
+        print(render_costs(saved, args.lambda_ms))
+        return 0
     result = run_benchmark(args.cases, args.concurrency, args.scenario, timeout_s=args.timeout,
-                           progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None)
+                           progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None,
+                           serialize_dynamodb=not args.no_dynamodb_lock)
     print(render(result))
+    print()
+    print(render_costs(result, args.lambda_ms))
     if args.json:
-        args.json.write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        data = result.as_dict()
+        data["aws_costs"] = {"basis": PRICE_BASIS, "lambda_ms": args.lambda_ms,
+                             "lines": [{**asdict(c), "usd_per_case": c.per_case} for c in aws_costs(result, args.lambda_ms)]}
+        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
         print(f"  written to {args.json}")
     return 0 if result.other == 0 else 1
 
