@@ -11,6 +11,10 @@
    it raises ``TaskTimedOut()`` without its required message (a TypeError, an HTTP
    500). We mark the endpoint and raise the error with its message.
 4. moto defect: ``TMP_THREADS`` keeps every worker thread forever; ``prune_threads``.
+5. moto defect: its DynamoDB backend has no lock. Under concurrent requests an atomic
+   ``ADD`` loses updates (two intakes got the same case number) and a Query or a
+   transaction fails with "dictionary changed size during iteration". DynamoDB requests
+   enter moto one at a time (``install_dynamodb_lock``), as atomic as DynamoDB itself.
 """
 
 from __future__ import annotations
@@ -157,6 +161,22 @@ def install_lambda_seam(clock: VirtualClock, on_invoke: Callable[[str, bool, flo
     if "lambda" not in _installed:
         _installed["lambda"] = LambdaFunction._invoke_lambda
     LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+
+
+def install_dynamodb_lock() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    if "dynamodb_lock" in _installed:
+        return
+    original = DynamoHandler.call_action
+    lock = threading.RLock()
+
+    def call_action(handler: Any) -> Any:
+        with lock:
+            return original(handler)
+
+    setattr(DynamoHandler, "call_action", call_action)  # noqa: B010
+    _installed["dynamodb_lock"] = original
 
 
 def prune_threads() -> int:

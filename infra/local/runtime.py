@@ -115,6 +115,7 @@ class LocalRuntime:
 
         moto_patches.install_clock(self.clock)
         moto_patches.install_lambda_seam(self.clock, self.invocations.record)
+        moto_patches.install_dynamodb_lock()
         self._create_resources()
         from shared.runtime import wiring
 

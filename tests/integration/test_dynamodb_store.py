@@ -29,9 +29,10 @@ def a_case(no: str, dealer: str | None = "SH001", email: str = "a@mail.example")
 
 
 def test_case_numbers_are_gap_free_under_concurrency(store: DynamoCaseStore) -> None:
+    # Also the test of moto_patches.install_dynamodb_lock: without it, moto loses concurrent ADDs.
     with ThreadPoolExecutor(8) as pool:
-        numbers = list(pool.map(lambda _: store.next_case_sequence("aurora", "SH001", "202611"), range(40)))
-    assert sorted(numbers) == list(range(1, 41))
+        numbers = list(pool.map(lambda _: store.next_case_sequence("aurora", "SH001", "202611"), range(200)))
+    assert sorted(numbers) == list(range(1, 201))
     assert store.next_case_sequence("aurora", "SH001", "202612") == 1
     assert store.next_case_sequence("aurora", TRIAGE, "202611") == 1
 
