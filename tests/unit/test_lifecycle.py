@@ -124,7 +124,8 @@ def test_approval_chain_follows_the_authority_matrix() -> None:
     assert d.lifecycle.record(no, "approval", "approval-3") == {"next": "plan"}
 
 
-def test_late_approval_escalates_and_the_old_link_stops_working() -> None:
+def approval_waiting() -> tuple[Domain, str]:
+    """A fresh case whose ¥800 plan waits for the service manager's approval."""
     d = Domain(T0)
     no = make_case(d).case_no
     d.lifecycle.enter(no, "plan", "e1")
@@ -134,6 +135,11 @@ def test_late_approval_escalates_and_the_old_link_stops_working() -> None:
     d.lifecycle.record(no, "plan", "plan-1")
     d.lifecycle.enter(no, "approval", "e2")
     d.lifecycle.open_task(no, "approval", "t2")
+    return d, no
+
+
+def test_late_approval_escalates_and_the_old_link_stops_working() -> None:
+    d, no = approval_waiting()
     old = link_of(d, "approval", "service.sh001@dealers.example")
     d.clock.set(T0 + timedelta(days=1))
     d.lifecycle.timer(no, "approval")  # reminder after 1 working day

@@ -6,8 +6,7 @@ import pytest
 
 from shared.complaints.actions import LinkActions
 from shared.complaints.replies import parse_reply
-from tests.fakes import Domain
-from tests.unit.test_lifecycle import T0, link_of, make_case, submit
+from tests.unit.test_lifecycle import T0, approval_waiting
 
 
 @pytest.mark.parametrize(("step", "text", "decision", "comment"), [
@@ -29,19 +28,6 @@ def test_first_line_decides(step: str, text: str, decision: str, comment: str) -
 @pytest.mark.parametrize("text", ["", "> 同意", "Thanks for the update, see you Monday", "我想问一下进度"])
 def test_other_replies_decide_nothing(text: str) -> None:
     assert parse_reply("approval", text) is None and parse_reply("customer_reply", text) is None
-
-
-def approval_waiting() -> tuple[Domain, str]:
-    d = Domain(T0)
-    no = make_case(d).case_no
-    d.lifecycle.enter(no, "plan", "e1")
-    d.lifecycle.open_task(no, "plan", "t1")
-    submit(d, link_of(d, "plan", "cs.sh001@dealers.example"), measures="free repair", comp_kind_1="free_service",
-           comp_value_1="800")
-    d.lifecycle.record(no, "plan", "plan-1")
-    d.lifecycle.enter(no, "approval", "e2")
-    d.lifecycle.open_task(no, "approval", "t2")
-    return d, no
 
 
 def test_approver_decides_by_reply() -> None:
