@@ -8,9 +8,12 @@ One ``LocalRuntime`` on the warp clock; personas answer every mail's link
 (``infra.local.personas``). Cases are registered by delivering the sample complaint
 mails (those labelled ``new_case``), cycled, each copy with a Message-ID of its own.
 At most ``--concurrency`` cases are in flight at once: the next mail is delivered when
-an execution ends. Counts come from the runtime itself: execution histories (state
-transitions), ``runtime.invocations`` (Lambda calls), the outbox (mails), and a meter
-on moto's DynamoDB request handlers (requests and estimated capacity units).
+an execution ends (the run is CPU-bound in one process: more in flight is not faster).
+Counts come from the runtime itself: execution histories (state transitions),
+``runtime.invocations`` (Lambda calls), the outbox (mails), and a meter on moto's
+DynamoDB request handlers (requests and estimated capacity units), which also lets one
+DynamoDB request at a time into moto (its backend has no lock). A cost estimate at AWS
+list prices follows the table. Figures and method: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def escalation_path() -> dict[str, Decide]:
     general manager acts (for brand-triage cases, where every dealer rung falls back
     to the brand CR center, the CR center acts on the second escalation)."""
     decide = happy_path()
+    answer = decide["first_contact"]  # its fields include the dealer that a brand-triage case must be given
     seen: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -93,7 +97,9 @@ def escalation_path() -> dict[str, Decide]:
         with lock:
             seen[sent.mail.case_no or ""] += 1
             rung = seen[sent.mail.case_no or ""]
-        return {"notes": "The general manager called the customer himself."} if rung >= 2 else None
+        if rung < 2:
+            return None
+        return {**(answer(sent) or {}), "notes": "The general manager called the customer himself."}
 
     decide["first_contact"] = first_contact
     return decide
