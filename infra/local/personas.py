@@ -58,8 +58,10 @@ class Personas:
             step, url, case_no, fields = self._queue.get()
             try:
                 self.clicks.append(self.click(step, url, case_no, fields))
+            except Exception as exc:  # noqa: BLE001 - a failed click is recorded; the worker must live on
+                self.clicks.append(Click(step, case_no, 0, f"{type(exc).__name__}: {exc}"[:200]))
             finally:
-                self.runtime.clock.release()
+                self.runtime.clock.release()  # else warp would wait for this click for ever
 
     def click(self, step: str, url: str, case_no: str | None, fields: dict[str, Any]) -> Click:
         path = urlsplit(url).path

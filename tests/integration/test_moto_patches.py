@@ -111,3 +111,24 @@ def test_finished_worker_threads_are_pruned(warp_runtime: LocalRuntime) -> None:
     prune_threads()
     assert not any(t in utils.TMP_THREADS for t in ours)
     assert all(t.is_alive() for t in utils.TMP_THREADS)
+
+
+def test_a_failed_persona_click_does_not_freeze_the_warp_clock(warp_runtime: LocalRuntime, monkeypatch: Any) -> None:
+    from infra.local.personas import Personas, happy_path
+    from tests.conftest import finished, sample
+
+    calls: list[int] = []
+    original = Personas.click
+
+    def flaky(self: Personas, *args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the browser crashed")
+        return original(self, *args)
+
+    monkeypatch.setattr(Personas, "click", flaky)
+    people = Personas(warp_runtime, happy_path())
+    raw = sample("p02_wait_time_bj002_gb2312.eml")
+    no = str(warp_runtime.deliver(raw, ["bj002@complaints.aurora-motors.example"])["case_no"])
+    wait_until(finished(warp_runtime, no), 60)  # the first contact escalated, someone acted later
+    assert people.clicks[0].status == 0 and "browser crashed" in str(people.clicks[0].outcome)
