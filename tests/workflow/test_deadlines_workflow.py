@@ -16,6 +16,7 @@ from infra.local.outbox import SentMail
 from infra.local.personas import Personas, happy_path
 from infra.local.runtime import DEMO_TENANT, LocalConfig, LocalRuntime
 from shared.runtime.wiring import services
+from tests.conftest import wait_until
 
 
 def complaint(to: str, subject: str, body: str, sender: str = "customer@mail.example") -> bytes:
@@ -31,22 +32,21 @@ def plan_ignored() -> dict[str, Any]:
     return personas
 
 
+def first_breach(runtime: LocalRuntime, no: str, step_words: str = "") -> SentMail | None:
+    """The first escalation mail of a case (for a step, when its name is given)."""
+    return next((m for m in runtime.outbox.for_case(no)
+                 if "超时升级" in m.mail.subject and step_words in m.mail.subject), None)
+
+
 def run_until_breach(runtime: LocalRuntime, raw: bytes, recipient: str) -> tuple[str, SentMail]:
     Personas(runtime, plan_ignored())
     result = runtime.deliver(raw, [recipient])
     assert result["disposition"] == "new_case", result
     no = str(result["case_no"])
-    end = 600
-    while end:
-        late = [m for m in runtime.outbox.for_case(no) if "超时升级" in m.mail.subject and "制定处理方案" in m.mail.subject]
-        if late:
-            return no, late[0]
-        runtime.clock.settle(5)
-        end -= 1
-        import time
-
-        time.sleep(0.05)
-    raise AssertionError("the plan deadline never breached")
+    wait_until(lambda: first_breach(runtime, no, "制定处理方案") is not None, 60)
+    late = first_breach(runtime, no, "制定处理方案")
+    assert late is not None
+    return no, late
 
 
 @pytest.fixture
@@ -137,21 +137,16 @@ def test_an_extension_moves_the_deadline_only_if_the_customer_agrees(warp_runtim
     people = Personas(warp_runtime, personas)
     raw = complaint("sh001@complaints.aurora-motors.example", "Dashboard rattle", "The dashboard rattles on rough roads.")
     no = str(warp_runtime.deliver(raw, ["sh001@complaints.aurora-motors.example"])["case_no"])
-    import time
-
-    for _ in range(600):
-        late = [m for m in warp_runtime.outbox.for_case(no) if "超时升级" in m.mail.subject]
-        if late:
-            break
-        time.sleep(0.05)
+    wait_until(lambda: first_breach(warp_runtime, no) is not None, 60)
+    late = first_breach(warp_runtime, no)
     case = services().store.get_case(no)
     solution = case.milestone("solution")
-    assert solution is not None and late
+    assert solution is not None and late is not None
     if answer == "accept":
         assert solution.due_at == datetime(2026, 12, 3, 10, 0, tzinfo=UTC)  # 18:00 in Shanghai
         assert solution.original_due_at == datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
     else:
         assert solution.due_at == datetime(2026, 11, 26, 2, 0, tzinfo=UTC) and solution.original_due_at is None
-    assert late[0].sent_at == solution.due_at
+    assert late.sent_at == solution.due_at
     assert [c.status for c in people.clicks if c.step == "extension_consent"] == [200]
     assert case.extensions[0].answer == answer
