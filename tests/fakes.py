@@ -172,8 +172,6 @@ class MemoryStore:
             self.link_table[link_hash] = link.model_copy(update={"used_at": at, "used_by": by})
             return self.link_table[link_hash]
 
-    def links_of_task(self, case_no: str, task_key: str) -> list[Link]:
-        return [lk for lk in self.link_table.values() if lk.case_no == case_no and lk.task_key == task_key]
 
     def claim_inbound(self, ses_message_id: str, raw_key: str, at: datetime) -> InboundRecord | None:
         with self._lock:

@@ -9,7 +9,6 @@ Key layout (pk / sk):
     CASE#<no>            EVT#<at>#<id>             a timeline event
     CASE#<no>            MSG#<at>#<id>             a mail in or out
     CASE#<no>            TASK#<key>                a pending human task (the task token)
-    CASE#<no>            LINKREF#<key>#<hash>      which links act on a task
     LINK#<hash>          #LINK                     a link (stored under a hash of its id)
     MSGID#<message-id>   #MSGID                    a Message-ID we sent -> its case (threading)
     RFCMSG#<brand>#<h>   #RFCMSG                   a Message-ID received (duplicate detection)
@@ -320,8 +319,6 @@ class DynamoCaseStore:
     def put_link(self, link: Link) -> None:
         Item(f"LINK#{link.link_hash}", "#LINK", doc=link.model_dump_json(),
              expires_at=int(link.expires_at.timestamp()) + 90 * 86400).save(condition=Item.pk.does_not_exist())
-        if link.task_key:
-            Item(f"CASE#{link.case_no}", f"LINKREF#{link.task_key}#{link.link_hash}", ref=link.link_hash).save()
 
     def get_link(self, link_hash: str) -> Link | None:
         try:
@@ -349,13 +346,6 @@ class DynamoCaseStore:
             raise
         return used
 
-    def links_of_task(self, case_no: str, task_key: str) -> list[Link]:
-        links = []
-        for ref in Item.query(f"CASE#{case_no}", Item.sk.startswith(f"LINKREF#{task_key}#")):
-            link = self.get_link(ref.ref or "")
-            if link:
-                links.append(link)
-        return links
 
     # ----- inbound bookkeeping ---------------------------------------------------------------------
     def claim_inbound(self, ses_message_id: str, raw_key: str, at: datetime) -> InboundRecord | None:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .deadlines import governing_milestone
-from .errors import InvalidInputError, LinkForbiddenError, LinkGoneError, TaskNotOpenError
+from .errors import InvalidInputError, LinkForbiddenError, TaskNotOpenError
 from .forms import ExtensionRequestForm, FirstContactForm, parse_form
 from .lifecycle import Ctx, Lifecycle
 from .links import LinkService
@@ -279,7 +279,4 @@ def _mask_phone(phone: str | None) -> str | None:
     digits = phone.strip()
     return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "****"
 
-
-def gone_message(exc: LinkGoneError) -> dict[str, Any]:
-    return {"reason": exc.reason, "by": exc.decided_by, "at": exc.decided_at}
 

@@ -94,9 +94,6 @@ class Tenant(BaseModel):
                 return d
         return None
 
-    def owns_address(self, address: str) -> bool:
-        address = address.lower()
-        return address in {a.lower() for a in self.brand.intake_addresses} or self.dealer_by_address(address) is not None
 
     def policy_for(self, dealer_code: str | None) -> Policy:
         dealer_policy = self.dealer(dealer_code).policy if self.has_dealer(dealer_code) else None
