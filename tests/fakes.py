@@ -24,7 +24,7 @@ from shared.complaints.lifecycle import Lifecycle
 from shared.complaints.links import LinkService
 from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
 from shared.complaints.notifications import Notifier
-from shared.complaints.ports import HeldMail, InboundRecord, OutgoingMail, StoredAttachment
+from shared.complaints.ports import AccountabilityTask, HeldMail, InboundRecord, OutgoingMail, StoredAttachment
 from shared.complaints.tenant import Tenant, Vehicle
 
 DEMO_TENANT = Path(__file__).resolve().parent.parent / "infra" / "local" / "demo-brand.json"
@@ -54,6 +54,7 @@ class MemoryStore:
         self.rfc_ids: dict[str, str] = {}
         self.held: dict[tuple[str, str], HeldMail] = {}
         self.stored_attachments: dict[str, dict[str, StoredAttachment]] = {}
+        self.accountability: dict[tuple[str, str], AccountabilityTask] = {}
 
     def put_tenant(self, doc: dict[str, Any], vehicles: list[Vehicle]) -> None:
         tenant = Tenant.model_validate(doc)
@@ -223,6 +224,16 @@ class MemoryStore:
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         prefix = f"corrections#{brand_id}#{month}#"
         return {k.removeprefix(prefix): v for k, v in self.counters.items() if k.startswith(prefix)}
+
+    def put_accountability_task(self, task: AccountabilityTask) -> None:
+        with self._lock:
+            self.accountability[(task.brand, task.case_no)] = task
+
+    def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
+                             open_only: bool = True) -> list[AccountabilityTask]:
+        found = [t for (b, _), t in self.accountability.items() if b == brand_id
+                 and (due_before is None or t.due_at < due_before) and (not open_only or t.done_at is None)]
+        return sorted(found, key=lambda t: (t.due_at, t.case_no))
 
 
 class MemoryMailer:

@@ -23,6 +23,7 @@ Key layout (pk / sk):
     HELD#<brand>         <held-id>                 a mail intake ignored or quarantined (held | released)
     CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
     CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month
+    ACCOUNTABILITY#<b>   <due>#<no>                an accountability task after closure (open | done)
 Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase.
 Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first.
 """
@@ -51,7 +52,7 @@ from shared.complaints.errors import (
     TaskNotOpenError,
 )
 from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
-from shared.complaints.ports import HeldMail, InboundRecord, StoredAttachment
+from shared.complaints.ports import AccountabilityTask, HeldMail, InboundRecord, StoredAttachment
 from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
 from shared.runtime.settings import settings
 
@@ -428,6 +429,38 @@ class DynamoCaseStore:
 
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         return {i.sk: int(i.counter or 0) for i in Item.query(f"CORRECTIONS#{brand_id}#{month}")}
+
+    # ----- accountability tasks ----------------------------------------------------------------
+    def put_accountability_task(self, task: AccountabilityTask) -> None:
+        # One entry per case: a task re-recorded with another due date replaces the old entry.
+        for old in Item.query(f"ACCOUNTABILITY#{task.brand}", filter_condition=Item.ref == task.case_no):
+            if old.sk != _accountability_sk(task):
+                old.delete()
+        Item(f"ACCOUNTABILITY#{task.brand}", _accountability_sk(task), ref=task.case_no,
+             status="done" if task.done_at else "open", doc=_accountability_doc(task)).save()
+
+    def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
+                             open_only: bool = True) -> list[AccountabilityTask]:
+        key = f"ACCOUNTABILITY#{brand_id}"
+        condition = Item.sk < iso(due_before) if due_before else None
+        items = Item.query(key, condition, filter_condition=(Item.status == "open") if open_only else None)
+        return [_accountability_task(i.doc) for i in items]
+
+
+def _accountability_sk(task: AccountabilityTask) -> str:
+    return f"{iso(task.due_at)}#{task.case_no}"
+
+
+def _accountability_doc(task: AccountabilityTask) -> str:
+    return json.dumps({**asdict(task), "recorded_at": iso(task.recorded_at), "due_at": iso(task.due_at),
+                       "done_at": iso(task.done_at) if task.done_at else None}, ensure_ascii=False)
+
+
+def _accountability_task(doc: str | None) -> AccountabilityTask:
+    data = json.loads(doc or "{}")
+    return AccountabilityTask(**{**data, "recorded_at": parse_iso(data["recorded_at"]),
+                                 "due_at": parse_iso(data["due_at"]),
+                                 "done_at": parse_iso(data["done_at"]) if data.get("done_at") else None})
 
 
 def _norm_plate(plate: str) -> str:

@@ -129,6 +129,33 @@ class Survey(_Model):
     opinion: bool = False  # a high score with a comment: a customer opinion for the monthly report
 
 
+Measure = Literal["verbal_warning", "written_warning", "fine", "suspension", "demotion", "dismissal", "training",
+                  "process_change", "system_change"]
+
+
+class Accountability(_Model):
+    """The responsibility found after closure and the measure taken (policy.md §9): a task for
+    the dealer's general manager, due 15 days after it was recorded for an employee's
+    responsibility and 30 for management or system (policy numbers, dealer-overridable)."""
+
+    responsibility: Literal["employee", "management", "system"]
+    measure: Measure
+    fine: Decimal = Field(default=Decimal(0), ge=0)
+    person: str | None = None  # the employee's staff id or role, never a customer's data
+    note: str = ""
+    assignee: str  # the dealer GM (or the brand CR center for a case without a dealer)
+    recorded_by: str
+    recorded_at: datetime
+    due_at: datetime
+    done_at: datetime | None = None
+    done_by: str | None = None
+    done_note: str = ""
+
+    @property
+    def open(self) -> bool:
+        return self.done_at is None
+
+
 class StepTimer(_Model):
     """The human step the case waits on now, and where its deadline clock stands."""
 
@@ -178,6 +205,7 @@ class Case(_Model):
     step_timer: StepTimer | None = None
     last_recorded: str | None = None  # the task key whose decision was last applied
     follow_ups: int = 0
+    accountability: Accountability | None = None  # recorded after closure (policy.md §9)
     version: int = 0
 
     def milestone(self, name: str, cycle: int | None = None) -> Milestone | None:

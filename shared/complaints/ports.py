@@ -59,6 +59,24 @@ class StoredAttachment:
     at: datetime
 
 
+@dataclass(frozen=True)
+class AccountabilityTask:
+    """An accountability task (policy.md §9) as the index keeps it: enough to list the open and
+    overdue ones per brand, region and dealer without reading the cases."""
+
+    brand: str
+    case_no: str
+    dealer: str | None
+    region: str | None
+    responsibility: str
+    measure: str
+    fine: str  # a Decimal as text
+    assignee: str
+    recorded_at: datetime
+    due_at: datetime
+    done_at: datetime | None = None
+
+
 class CaseStore(Protocol):
     # tenants and reference data
     def get_tenant(self, brand_id: str) -> Tenant: ...
@@ -116,6 +134,16 @@ class CaseStore(Protocol):
     # classification corrections by staff, counted per brand and month for the reports
     def count_correction(self, brand_id: str, month: str, fields: list[str]) -> None: ...
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]: ...
+
+    # accountability tasks after closure (policy.md §9), indexed per brand by due date
+    def put_accountability_task(self, task: AccountabilityTask) -> None:
+        """Create or replace the index entry of a case's accountability task."""
+        ...
+
+    def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
+                             open_only: bool = True) -> list[AccountabilityTask]:
+        """The brand's tasks, earliest due first (``due_before``: due strictly before it)."""
+        ...
 
 
 class BlobStore(Protocol):

@@ -111,3 +111,26 @@ def test_inbound_mail_is_claimed_once(store: DynamoCaseStore) -> None:
     assert store.claim_message_id("aurora", "<a@b>", "ses-1") is None
     assert store.claim_message_id("aurora", "<a@b>", "ses-1") is None  # the same delivery retried
     assert store.claim_message_id("aurora", "<a@b>", "ses-2") == "ses-1"
+
+
+def test_accountability_tasks_by_due_date_and_state(store: DynamoCaseStore) -> None:
+    from shared.complaints.ports import AccountabilityTask
+
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def task(case_no: str, due_days: int, done: bool = False) -> AccountabilityTask:
+        return AccountabilityTask(brand="aurora", case_no=case_no, dealer="SH001", region="east",
+                                  responsibility="employee", measure="fine", fine="200", assignee="gm@x.example",
+                                  recorded_at=t0, due_at=t0 + timedelta(days=due_days),
+                                  done_at=t0 + timedelta(days=1) if done else None)
+
+    store.put_accountability_task(task("A-1", 15))
+    store.put_accountability_task(task("A-2", 30))
+    store.put_accountability_task(task("A-3", 5, done=True))
+    store.put_accountability_task(task("A-1", 20))  # re-recorded: replaces, never duplicates
+    overdue = store.accountability_tasks("aurora", due_before=t0 + timedelta(days=25))
+    assert [t.case_no for t in overdue] == ["A-1"]
+    assert overdue[0].due_at == t0 + timedelta(days=20)
+    everything = store.accountability_tasks("aurora", open_only=False)
+    assert [t.case_no for t in everything] == ["A-3", "A-1", "A-2"]
+    assert store.accountability_tasks("other") == []
