@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.complaints.lifecycle import running_as
 from shared.runtime.observability import logger, tracer
 from shared.runtime.wiring import services
 
@@ -15,5 +16,6 @@ from shared.runtime.wiring import services
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(case_no=event["case_no"], step=event["step"])
-    services().lifecycle.open_task(event["case_no"], event["step"], event["token"])
+    with running_as(event.get("execution")):
+        services().lifecycle.open_task(event["case_no"], event["step"], event["token"])
     return {}

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.complaints.errors import InvalidInputError
-from shared.complaints.lifecycle import Lifecycle
+from shared.complaints.lifecycle import Lifecycle, running_as
 from shared.runtime.observability import logger, metrics, tracer
 from shared.runtime.wiring import services
 
@@ -32,7 +32,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if action is None:
         raise InvalidInputError(f"unknown workflow action {event.get('action')!r}")
     logger.append_keys(case_no=event.get("case_no"), action=event.get("action"), step=event.get("step"))
-    result = action(services().lifecycle, event)
+    with running_as(event.get("execution")):
+        result = action(services().lifecycle, event)
     # What the stack's alarms watch (infra/constructs/operations.py): namespace Complaints, no extra dimensions.
     if event.get("action") == "needs_attention":
         metrics.add_metric(name="NeedsAttention", unit="Count", value=1)

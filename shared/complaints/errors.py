@@ -32,6 +32,10 @@ class InvalidTransitionError(ComplaintsError):
     """The case is not in a phase where this step can happen."""
 
 
+class SupersededError(ComplaintsError):
+    """The case was re-opened or resumed by a newer execution: this one ends quietly."""
+
+
 class ConfigurationError(ComplaintsError):
     """Tenant or policy configuration is missing or inconsistent."""
 

@@ -163,7 +163,7 @@ class Intake:
         if case.brand != tenant.brand.id:
             return self._hold(tenant, mail, parsed, received_at, "quarantine_malformed",
                               "refers to a case of another tenant")
-        if case.phase == "closed" and after_closing(case.closed_at, received_at, self.rules.reopen_within) == "new_case":
+        if case.is_closed and after_closing(case.closed_at, received_at, self.rules.reopen_within) == "new_case":
             complaint = self._complaint(parsed, mail.raw_key, mail.recipients, received_at)
             return self._register(tenant, replace(complaint, follows=case.case_no), mail.ses_message_id)
         return self._append(tenant, case, parsed, mail, received_at)
@@ -301,20 +301,13 @@ class Intake:
                                      excerpt=parsed.text[:1500], raised=", ".join(raised))
         if raised and ctx.case.critical_alerted_at is None:
             self.lifecycle.alert_critical(ctx)
-        if case.phase == "closed":  # within the re-open window (_process decided)
+        if case.is_closed:  # within the re-open window (_process decided)
             self._reopen(ctx, received_at)
         return IntakeResult("append_to_case", case_no)
 
     def _reopen(self, ctx: Ctx, at: datetime) -> None:
         """A customer wrote to a recently closed case: it re-opens as a follow-up."""
-        reopen = getattr(self.lifecycle, "reopen_for_reply", None)
-        if reopen is not None:
-            reopen(ctx.case.case_no, at)
-            return
-        # Until the lifecycle can re-open a case, its CS head (just notified of the mail) is asked to.
-        self.store.add_event(TimelineEvent(
-            case_no=ctx.case.case_no, at=self.clock.now(), type="reopen_requested", actor="customer",
-            summary=f"The customer wrote within {self.rules.reopen_within.days} days of closing: to be re-opened"))
+        self.lifecycle.reopen_for_reply(ctx.case.case_no, at)
 
     # ----- registration ----------------------------------------------------------------------
     def _register(self, tenant: Tenant, complaint: Complaint, inbound_id: str) -> IntakeResult:

@@ -7,6 +7,9 @@ who is escalated to. Each method is one Lambda call, safe to retry.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +27,14 @@ from .deadlines import (
     seconds_until,
     step_schedule,
 )
-from .errors import ConfigurationError, ConflictError, InvalidInputError, InvalidTransitionError
+from .errors import (
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    InvalidTransitionError,
+    SupersededError,
+    TransientError,
+)
 from .forms import (
     ApprovalForm,
     CarryOutForm,
@@ -67,6 +77,24 @@ class Ctx:
         return self.tenant.calendar_for(self.case.dealer)
 
 
+_EXECUTION: ContextVar[str | None] = ContextVar("complaints_execution", default=None)
+
+# Where a new execution of a case may begin (the state machine's Start choice has one branch each).
+RESUME_POINTS = ("first_contact", "investigation", "plan", "approval", "customer_reply", "carry_out",
+                 "survey", "follow_up")
+
+
+@contextmanager
+def running_as(execution: str | None) -> Iterator[None]:
+    """The state machine execution a handler runs for: a case driven by a newer execution
+    (re-opened by a reply, resumed by staff) answers the older one with ``SupersededError``."""
+    token = _EXECUTION.set(execution)
+    try:
+        yield
+    finally:
+        _EXECUTION.reset(token)
+
+
 class Lifecycle:
     def __init__(self, store: CaseStore, workflow: Workflow, clock: Clock, links: LinkService,
                  notifier: Notifier) -> None:
@@ -79,6 +107,9 @@ class Lifecycle:
     # ----- helpers ------------------------------------------------------------------------
     def load(self, case_no: str) -> Ctx:
         case = self.store.get_case(case_no)
+        running = _EXECUTION.get()
+        if running is not None and running != (case.execution or case.case_no):
+            raise SupersededError(f"{case_no} is driven by execution {case.execution}, not {running}")
         tenant = self.store.get_tenant(case.brand)
         return Ctx(case, tenant, tenant.policy_for(case.dealer))
 
@@ -590,6 +621,59 @@ class Lifecycle:
             self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="extension_answered",
                                to=self.staff_recipient(ctx, requester), extension=ext)
 
+    # ----- a new execution: re-opened by the customer, resumed by staff ---------------------------
+    def reopen_for_reply(self, case_no: str, at: datetime) -> str | None:
+        """The customer wrote within the re-open window of a closed case: it re-opens as a
+        Level-II follow-up driven by a new execution. The old one, if it still waits for the
+        survey, is not stopped: it ends as ``Superseded`` at its next step (docs/decisions.md)."""
+        reopened = False
+
+        def change(ctx: Ctx) -> None:
+            nonlocal reopened
+            case = ctx.case
+            reopened = case.is_closed
+            if not reopened:
+                return  # already re-opened (a retry) or no longer closed
+            self._reopen_follow_up(ctx, at)
+            case.step_timer = None
+            case.execution = f"{case.case_no}.r{case.cycle}"
+        ctx = self.mutate(case_no, change)
+        if not reopened:
+            return None
+        self.event(ctx.case, "reopened", "customer",
+                   "The customer wrote after closing: re-opened as a Level-II follow-up",
+                   cycle=ctx.case.cycle, execution=ctx.case.execution)
+        self._start_execution(ctx, "follow_up")
+        return ctx.case.execution
+
+    def resume(self, case_no: str, by: str) -> str:
+        """Staff resume a case parked in ``needs_attention``: a new execution re-enters the
+        step it stood in (its assignee is asked again)."""
+        point = "first_contact"
+
+        def change(ctx: Ctx) -> None:
+            nonlocal point
+            case = ctx.case
+            if case.phase != "needs_attention":
+                raise InvalidTransitionError(f"{case_no} is {case.phase}, not waiting for attention")
+            point = case.attention_step if case.attention_step in RESUME_POINTS else "first_contact"
+            case.execution = f"{case.case_no}.a{case.version + 1}"
+            case.attention_reason = None
+        ctx = self.mutate(case_no, change)
+        self.event(ctx.case, "resumed", by, f"Resumed by {by}: the workflow re-enters {point}",
+                   execution=ctx.case.execution, step=point)
+        self._start_execution(ctx, point)
+        assert ctx.case.execution is not None
+        return ctx.case.execution
+
+    def _start_execution(self, ctx: Ctx, point: str) -> None:
+        name = ctx.case.execution or ctx.case.case_no
+        try:
+            self.workflow.start(name, {"case_no": ctx.case.case_no, "resume": point})
+        except Exception as exc:
+            self.needs_attention(ctx.case.case_no, type(exc).__name__, f"could not start execution {name}")
+            raise TransientError(f"{ctx.case.case_no}: execution {name} not started") from exc
+
     # ----- workflow: close, survey, attention ---------------------------------------------------
     def close(self, case_no: str) -> dict[str, Any]:
         now = self.clock.now()
@@ -626,6 +710,8 @@ class Lifecycle:
         def change(ctx: Ctx) -> None:
             nonlocal failed_step
             failed_step = ctx.case.phase
+            if ctx.case.phase != "needs_attention":
+                ctx.case.attention_step = _resume_point(ctx.case)
             ctx.case.phase = "needs_attention"
             ctx.case.attention_reason = f"{error}: {cause[:300]}"
         ctx = self.mutate(case_no, change)
@@ -635,6 +721,18 @@ class Lifecycle:
         self.event(ctx.case, "needs_attention", "system", f"Workflow parked after {error} in {failed_step}",
                    error=error)
         return {}
+
+
+def _resume_point(case: Case) -> str:
+    """Where a resumed execution re-enters: the step the case stood in (its human asked
+    again), the survey for a closed case, the first contact for one parked at triage."""
+    if case.step_timer is not None:
+        return case.step_timer.step
+    if case.phase in RESUME_POINTS:
+        return case.phase
+    if case.phase == "closed":
+        return "survey"
+    return "first_contact"
 
 
 def _next_after(case: Case, step: Step) -> str:

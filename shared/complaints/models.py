@@ -206,6 +206,8 @@ class Case(_Model):
     last_recorded: str | None = None  # the task key whose decision was last applied
     follow_ups: int = 0
     accountability: Accountability | None = None  # recorded after closure (policy.md §9)
+    execution: str | None = None  # the state machine execution that drives the case (None: named case_no)
+    attention_step: str | None = None  # where the workflow stood when the case was parked
     version: int = 0
 
     def milestone(self, name: str, cycle: int | None = None) -> Milestone | None:
@@ -214,6 +216,11 @@ class Case(_Model):
             if m.name == name and m.cycle == cycle:
                 return m
         return None
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed for the customer: the plan was carried out (the survey may still be pending)."""
+        return self.closed_at is not None and self.phase in ("closed", "survey")
 
     @property
     def on_time(self) -> bool:

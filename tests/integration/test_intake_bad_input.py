@@ -44,15 +44,6 @@ def headers(sender: str = "li.na@mail.example", subject: str = "刹车异响", m
             f"Message-ID: <{message_id or os.urandom(6).hex()}@mail.example>", *extra)
 
 
-class ReopeningLifecycle(Lifecycle):
-    """The lifecycle hook intake calls for a reply to a recently closed case."""
-
-    reopened: list[tuple[str, datetime]]
-
-    def reopen_for_reply(self, case_no: str, at: datetime) -> None:
-        self.reopened.append((case_no, at))
-
-
 class Harness:
     def __init__(self, lifecycle: type[Lifecycle] = Lifecycle, blobs: MemoryBlobs | None = None) -> None:
         self.d = Domain(NOW)
@@ -350,20 +341,22 @@ def _closed(h: Harness, days_ago: int) -> tuple[Case, Any]:
     return case, ack
 
 
-def test_a_reply_within_30_days_of_closing_reopens_the_case() -> None:
-    h = Harness(lifecycle=ReopeningLifecycle)
-    h.lifecycle.reopened = []  # type: ignore[attr-defined]
+def test_a_reply_within_30_days_of_closing_reopens_the_case_as_a_follow_up(h: Harness) -> None:
     case, ack = _closed(h, days_ago=29)
     result = h.deliver(mail(*headers(subject="Re: 又响了"), f"In-Reply-To: {ack.message_id}", body="刹车又响了。"))
     assert result == IntakeResult("append_to_case", case.case_no)
-    assert h.lifecycle.reopened == [(case.case_no, NOW)]  # type: ignore[attr-defined]
-
-
-def test_until_the_lifecycle_can_reopen_a_recently_closed_case_its_cs_head_is_asked(h: Harness) -> None:
-    case, ack = _closed(h, days_ago=3)
-    assert h.deliver(mail(*headers(), f"In-Reply-To: {ack.message_id}")).disposition == "append_to_case"
-    assert "reopen_requested" in h.summaries(case.case_no)
-    assert any("客户来信" in m.subject for m in h.sent_to("cs.sh001@dealers.example"))
+    reopened = h.d.store.get_case(case.case_no)
+    assert (reopened.phase, reopened.level, reopened.cycle, reopened.closed_at) == ("follow_up", "II", 2, None)
+    assert reopened.execution == f"{case.case_no}.r2"
+    assert h.d.workflow.started[reopened.execution] == {"case_no": case.case_no, "resume": "follow_up"}
+    assert any(m.name == "first_contact" and m.cycle == 2 for m in reopened.milestones)
+    assert "re-opened as a Level-II follow-up" in h.summaries(case.case_no)
+    assert any("客户来信" in m.subject for m in h.sent_to("cs.sh001@dealers.example"))  # its CS head hears of it
+    # The same mail again (an SES retry) neither re-opens twice nor starts another execution.
+    again = h.deliver(mail(*headers(subject="Re: 又响了"), f"In-Reply-To: {ack.message_id}", body="刹车又响了。"),
+                      ses_id="ses-1-again")
+    assert again.disposition in ("duplicate", "append_to_case")
+    assert h.d.store.get_case(case.case_no).cycle == 2 and len(h.d.workflow.started) == 2
 
 
 def test_a_reply_long_after_closing_opens_a_new_case_linked_to_the_old(h: Harness) -> None:

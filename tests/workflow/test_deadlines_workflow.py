@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,12 @@ def complaint(to: str, subject: str, body: str, sender: str = "customer@mail.exa
     return (f"From: A Customer <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
             f"Message-ID: <{abs(hash((to, subject, body)))}@mail.example>\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"\r\n{body}\r\n").encode()
+
+
+def sent_on_time(sent_at: datetime | None, due_at: datetime) -> bool:
+    """The timer fires at the deadline itself; the mail leaves while its handler runs, which on
+    the warp clock takes real (if busy, loaded-machine) time."""
+    return sent_at is not None and timedelta(0) <= sent_at - due_at < timedelta(seconds=10)
 
 
 def plan_ignored() -> dict[str, Any]:
@@ -66,7 +72,7 @@ def test_three_working_days_end_on_a_make_up_saturday(runtime_at: LocalRuntime) 
     solution = case.milestone("solution")
     assert case.classification.severity == "general" and solution is not None
     assert solution.due_at == datetime(2026, 10, 10, 9, 30, tzinfo=UTC)  # Saturday 17:30 in Shanghai
-    assert late.sent_at == solution.due_at and solution.breached
+    assert sent_on_time(late.sent_at, solution.due_at) and solution.breached
     assert late.mail.to == ["service.bj002@dealers.example"]
     # While nothing reaches the customer, they hear from us every 2 working days: the last mail
     # went out on Wed 30 Sep; the National Day holiday (1-7 Oct) does not count: +1 = Thu 8, +2 = Fri 9 Oct.
@@ -84,7 +90,7 @@ def test_a_major_case_across_the_spring_festival(runtime_at: LocalRuntime) -> No
     assert case.classification.severity == "major" and result is not None
     # +1 = Sat 14 Feb (make-up day), then the holiday 15-23 Feb, +2..+5 = 24..27 Feb.
     assert result.due_at == datetime(2026, 2, 27, 2, 0, tzinfo=UTC)
-    assert late.sent_at == result.due_at
+    assert sent_on_time(late.sent_at, result.due_at)
 
 
 @pytest.fixture
@@ -114,7 +120,7 @@ def test_a_dealer_in_another_country_and_timezone(german_tenant: Path) -> None:
         assert solution is not None
         # Wed 23 Dec 16:00 in Berlin + 3 working days: 24 Dec, (25/26 Dec holidays, weekend), 28, 29 Dec.
         assert solution.due_at == datetime(2026, 12, 29, 15, 0, tzinfo=UTC)
-        assert late.sent_at == solution.due_at and late.mail.to == ["service.be006@dealers.example"]
+        assert sent_on_time(late.sent_at, solution.due_at) and late.mail.to == ["service.be006@dealers.example"]
         assert case.milestone("first_contact").due_at == datetime(2026, 12, 23, 16, 0, tzinfo=UTC)  # type: ignore[union-attr]
     finally:
         runtime.stop()
@@ -147,6 +153,6 @@ def test_an_extension_moves_the_deadline_only_if_the_customer_agrees(warp_runtim
         assert solution.original_due_at == datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
     else:
         assert solution.due_at == datetime(2026, 11, 26, 2, 0, tzinfo=UTC) and solution.original_due_at is None
-    assert late.sent_at == solution.due_at
+    assert sent_on_time(late.sent_at, solution.due_at)
     assert [c.status for c in people.clicks if c.step == "extension_consent"] == [200]
     assert case.extensions[0].answer == answer
