@@ -70,6 +70,21 @@ benchmark: install
 clean:
 	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache
 
+# Reliability (docs/reliability.md): nothing lost under load, faults and hostile input.
+.PHONY: load soak fuzz
+load: install  # 1,000 mails over SMTP, then 200 lifecycles in flight at once on the warp clock
+	$(PY) -m benchmarks.load --mails 1000 --lifecycles 200 $(if $(JSON),--json $(JSON))
+
+soak: install  # the same load with 5 % of the calls at every fault point failing
+	$(PY) -m benchmarks.load --mails 1000 --lifecycles 200 --faults 0.05 $(if $(JSON),--json $(JSON))
+
+fuzz: install  # hostile MIME through the parser and the intake: EXAMPLES new examples per property
+	FUZZ_EXAMPLES=$(or $(EXAMPLES),5000) $(VENV)/bin/pytest -q tests/unit/test_mime_fuzz.py
+
 .PHONY: benchmark-intake
 benchmark-intake: install  # intake throughput next to its floor (docs/benchmarks.md)
 	$(PY) -m benchmarks.intake --mails 200
+
+.PHONY: benchmark-reports
+benchmark-reports: install  # the monthly brand report from the KPI aggregates vs recomputed from 10,000 and 100,000 cases (docs/benchmarks.md)
+	$(PY) -m benchmarks.reports --cases 100000 --dealers 200 --also 10000

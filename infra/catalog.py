@@ -81,8 +81,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="staff_api",
         handler="functions.staff_api.handler.handler",
-        description="Staff API, scoped to their tenant (HTTP API, JWT): cases, corrections, dealer assignment, "
-                    "held mail and its release, manual intake",
+        description="Staff API and console, scoped to their tenant (HTTP API; JWT, the console a session cookie): "
+                    "cases, corrections, dealer assignment, accountability, case library, held mail, manual intake",
         # Releasing held mail and manual intake register cases as intake does: read raw mail,
         # store attachments and originals, acknowledge, start the lifecycle.
         needs_raw_bucket_read=True,
@@ -90,8 +90,55 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         sends_mail=True,
         starts_executions=True,
         http_routes=("GET /api/cases", "GET /api/cases/{case_no}", "POST /api/cases/{case_no}/classification",
-                     "POST /api/cases/{case_no}/dealer", "GET /api/held", "POST /api/held/{held_id}/release",
-                     "GET /api/intake", "POST /api/intake"),
+                     "POST /api/cases/{case_no}/dealer", "POST /api/cases/{case_no}/resume", "GET /api/held",
+                     "POST /api/held/{held_id}/release",
+                     "GET /api/intake", "POST /api/intake",
+                     "POST /api/cases/{case_no}/accountability", "POST /api/cases/{case_no}/accountability/done",
+                     "GET /api/accountability", "GET /api/library",
+                     # The console (no authorizer: the handler checks its session cookie, console.py).
+                     "GET /console", "GET /console/sign-in", "POST /console/sign-in", "GET /console/callback",
+                     "POST /console/sign-out", "GET /console/cases", "GET /console/export",
+                     "GET /console/cases/{case_no}", "POST /console/cases/{case_no}/classification",
+                     "POST /console/cases/{case_no}/dealer", "POST /console/cases/{case_no}/resume",
+                     "POST /console/cases/{case_no}/accountability",
+                     "POST /console/cases/{case_no}/accountability/done", "GET /console/intake",
+                     "POST /console/intake", "GET /console/accountability", "GET /console/library",
+                     "GET /console/reports", "GET /console/reports/{period}"),
+    ),
+    FunctionSpec(
+        name="accountability_reminders",
+        handler="functions.accountability_reminders.handler.handler",
+        description="Daily: mail the dealer GM of every overdue accountability measure (policy.md §9)",
+        timeout_s=120,
+        sends_mail=True,
+        schedule=Schedule("cron(0 9 * * ? *)", timezone="Asia/Shanghai"),
+        reserved_concurrency=1,  # one run at a time (a retried run sends nothing twice: one reminder a day)
+    ),
+    FunctionSpec(
+        name="reconciler",
+        handler="functions.reconciler.handler.handler",
+        description="Every 15 minutes: re-drive received mail no intake attempt finished, re-send mail "
+                    "the mail service refused (docs/reliability.md)",
+        timeout_s=300,  # a run handles at most COMPLAINTS_RECONCILE_BATCH mails per day, and as many sends
+        # Re-driving a mail is the intake's work: read raw mail, store attachments, acknowledge, start.
+        needs_raw_bucket_read=True,
+        needs_raw_bucket_write=True,
+        sends_mail=True,
+        starts_executions=True,
+        schedule=Schedule("rate(15 minutes)"),
+        reserved_concurrency=1,  # one run at a time: two would meet on the same mails
+    ),
+    FunctionSpec(
+        name="reports",
+        handler="functions.reports.handler.handler",
+        description="KPI reports (policy.md §10): mailed on the 1st for last month to the brand, each region and "
+                    "each dealer; on demand for staff (HTTP API, JWT, scoped); KPI rebuild by hand",
+        memory_mb=1024,
+        timeout_s=300,  # the monthly run renders and mails one report per dealer, region and the brand
+        sends_mail=True,
+        http_routes=("GET /api/reports/{period}",),
+        # 08:00 on the 1st in the demo brand's zone; the run reports the month before in the brand's own zone.
+        schedule=Schedule("cron(0 8 1 * ? *)", timezone="Asia/Shanghai", payload='{"action": "monthly"}'),
     ),
 )
 

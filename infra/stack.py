@@ -22,6 +22,7 @@ from infra.constructs.workflow import Lifecycle
 
 LIFECYCLE = "complaint_lifecycle"
 INTAKE = "intake_email"
+STAFF_API = "staff_api"
 
 
 class ComplaintsStack(Stack):
@@ -55,6 +56,11 @@ class ComplaintsStack(Stack):
         for spec in catalog.FUNCTIONS:
             if spec.sends_mail:
                 self.functions.by_name[spec.name].add_environment("COMPLAINTS_PUBLIC_BASE_URL", base_url)
+        # The console signs staff in through Cognito's hosted UI (shared/runtime/sessions.py).
+        self.staff.add_console(base_url)
+        staff_api = self.functions.by_name[STAFF_API]
+        staff_api.add_environment("COMPLAINTS_STAFF_SIGN_IN_URL", self.staff.domain.base_url())
+        staff_api.add_environment("COMPLAINTS_STAFF_CLIENT_ID", self.staff.console_client.user_pool_client_id)
 
         CfnOutput(self, "TableName", value=self.data.table.table_name)
         CfnOutput(self, "RawMailBucket", value=self.data.raw_bucket.bucket_name)
@@ -64,6 +70,7 @@ class ComplaintsStack(Stack):
         CfnOutput(self, "ReceiptRuleSetName", value=self.mail.rule_set.receipt_rule_set_name)
         CfnOutput(self, "StaffUserPoolId", value=self.staff.user_pool.user_pool_id)
         CfnOutput(self, "StaffAppClientId", value=self.staff.client.user_pool_client_id)
+        CfnOutput(self, "ConsoleUrl", value=f"{base_url.rstrip('/')}/console")
         CfnOutput(self, "AlarmTopicArn", value=self.operations.topic.topic_arn)
         CfnOutput(self, "FailedInvocationsQueueUrl", value=self.operations.failures.queue_url)
         CfnOutput(self, "LinkSecretArn", value=self.functions.link_secret.secret_arn)

@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,23 @@ from shared.complaints.errors import (
     LinkGoneError,
     TaskNotOpenError,
 )
+from shared.complaints.kpis import KpiTables, case_changes
+from shared.complaints.library import LibraryEntry, library_entry
 from shared.complaints.lifecycle import Lifecycle
 from shared.complaints.links import LinkService
 from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
 from shared.complaints.notifications import Notifier
-from shared.complaints.ports import AccountabilityTask, HeldMail, InboundRecord, OutgoingMail, StoredAttachment
-from shared.complaints.tenant import Tenant, Vehicle
+from shared.complaints.ports import (
+    AccountabilityTask,
+    HeldMail,
+    InboundRecord,
+    OutgoingMail,
+    PendingMail,
+    ReceivedMail,
+    StoredAttachment,
+)
+from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
+from shared.complaints.views import Viewer
 
 DEMO_TENANT = Path(__file__).resolve().parent.parent / "infra" / "local" / "demo-brand.json"
 
@@ -37,8 +48,9 @@ def demo_tenant_doc() -> tuple[dict[str, Any], list[Vehicle]]:
     return doc, vehicles
 
 
-class MemoryStore:
+class MemoryStore(KpiTables):
     def __init__(self) -> None:
+        super().__init__()  # the KPI aggregates (shared/complaints/kpis.py)
         self._lock = threading.Lock()
         self.tenants: dict[str, Tenant] = {}
         self.addresses: dict[str, str] = {}
@@ -55,6 +67,9 @@ class MemoryStore:
         self.held: dict[tuple[str, str], HeldMail] = {}
         self.stored_attachments: dict[str, dict[str, StoredAttachment]] = {}
         self.accountability: dict[tuple[str, str], AccountabilityTask] = {}
+        self.library: dict[tuple[str, str], LibraryEntry] = {}
+        self.received: dict[tuple[date, str], ReceivedMail] = {}
+        self.pending: dict[str, PendingMail] = {}
 
     def put_tenant(self, doc: dict[str, Any], vehicles: list[Vehicle]) -> None:
         tenant = Tenant.model_validate(doc)
@@ -89,8 +104,18 @@ class MemoryStore:
             if case.case_no in self.cases:
                 raise ConflictError(case.case_no)
             case = case.model_copy(deep=True, update={"version": 1})
+            self._kpi_write(None, case)
             self.cases[case.case_no] = case
             return case.model_copy(deep=True)
+
+    def _kpi_write(self, old: Case | None, new: Case) -> None:
+        changed = case_changes(old, new, self.get_tenant(new.brand))
+        self.kpi_record_members(changed)
+        self.kpi_apply(changed)
+
+    def cases_received(self, brand_id: str, start: datetime, end: datetime) -> Iterator[Case]:
+        found = [c for c in self.cases.values() if c.brand == brand_id and start <= c.received_at < end]
+        yield from (c.model_copy(deep=True) for c in sorted(found, key=lambda c: (c.received_at, c.case_no)))
 
     def get_case(self, case_no: str) -> Case:
         if case_no not in self.cases:
@@ -102,13 +127,40 @@ class MemoryStore:
             if self.cases[case.case_no].version != case.version:
                 raise ConflictError(case.case_no)
             saved = case.model_copy(deep=True, update={"version": case.version + 1})
+            self._kpi_write(self.cases[case.case_no], saved)
             self.cases[case.case_no] = saved
-            return saved.model_copy(deep=True)
+        if saved.phase == "closed":  # the case library keeps every closed case, as the DynamoDB store does
+            self.put_library_entry(library_entry(saved, self.get_tenant(saved.brand)))
+        return saved.model_copy(deep=True)
 
     def list_cases(self, brand_id: str, *, dealer: str | None = None, phase: str | None = None,
                    limit: int = 100) -> list[Case]:
         return [c.model_copy(deep=True) for c in self.cases.values()
                 if c.brand == brand_id and (dealer is None or c.dealer == dealer) and (phase is None or c.phase == phase)][:limit]
+
+    def case_for(self, viewer: Viewer, case_no: str) -> Case:
+        case = self.get_case(case_no)
+        if not viewer.sees(case):
+            raise CaseNotFoundError(case_no)
+        return case
+
+    def cases_for(self, viewer: Viewer, *, dealer: str | None = None, phase: str | None = None,
+                  limit: int = 200) -> list[Case]:
+        partitions = viewer.partitions(dealer)
+        found = [c.model_copy(deep=True) for c in self.cases.values()
+                 if c.brand == viewer.brand and (partitions is None or (c.dealer or TRIAGE) in partitions)
+                 and (phase is None or c.phase == phase)]
+        return sorted(found, key=lambda c: (c.received_at, c.case_no), reverse=True)[:limit]
+
+    def put_library_entry(self, entry: LibraryEntry) -> None:
+        with self._lock:
+            self.library[(entry.brand, entry.case_no)] = entry
+
+    def library_entries(self, brand_id: str, *, category: str | None = None, root_cause: str | None = None,
+                        limit: int = 500) -> list[LibraryEntry]:
+        found = [e for (b, _), e in self.library.items() if b == brand_id and (category is None or e.category == category)
+                 and (root_cause is None or e.root_cause == root_cause)]
+        return sorted(found, key=lambda e: e.closed_at, reverse=True)[:limit]
 
     def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
                         since: datetime, phone: str | None = None) -> list[Case]:
@@ -177,12 +229,46 @@ class MemoryStore:
     def claim_inbound(self, ses_message_id: str, raw_key: str, at: datetime) -> InboundRecord | None:
         with self._lock:
             if ses_message_id in self.inbound:
-                return self.inbound[ses_message_id]
-            self.inbound[ses_message_id] = InboundRecord(ses_message_id, "processing", raw_key=raw_key)
+                prior = self.inbound[ses_message_id]
+                if prior.status == "processing":
+                    self.inbound[ses_message_id] = replace(prior, claimed_at=at)
+                return prior
+            self.inbound[ses_message_id] = InboundRecord(ses_message_id, "processing", raw_key=raw_key, claimed_at=at)
             return None
 
     def finish_inbound(self, record: InboundRecord) -> None:
-        self.inbound[record.ses_message_id] = record
+        with self._lock:
+            prior = self.inbound.get(record.ses_message_id)
+            self.inbound[record.ses_message_id] = replace(record, claimed_at=prior.claimed_at if prior else None)
+
+    def inbound_record(self, ses_message_id: str) -> InboundRecord | None:
+        return self.inbound.get(ses_message_id)
+
+    def note_received(self, mail: ReceivedMail) -> None:
+        with self._lock:
+            self.received.setdefault((mail.received_at.astimezone(UTC).date(), mail.ses_message_id), mail)
+
+    def received_on(self, day: date, *, limit: int = 100) -> list[ReceivedMail]:
+        found = [m for (d, _), m in sorted(self.received.items()) if d == day and m.status == "received"]
+        return found[:limit]
+
+    def settle_received(self, mail: ReceivedMail) -> None:
+        with self._lock:
+            self.received[(mail.received_at.astimezone(UTC).date(), mail.ses_message_id)] = mail
+
+    def defer_mail(self, pending: PendingMail) -> None:
+        with self._lock:
+            self.pending[pending.pending_id] = pending
+
+    def pending_mails(self, *, limit: int = 100) -> list[PendingMail]:
+        return [self.pending[k] for k in sorted(self.pending)][:limit]
+
+    def settle_mail(self, pending: PendingMail, *, sent: bool) -> None:
+        with self._lock:
+            if sent:
+                self.pending.pop(pending.pending_id, None)
+            else:
+                self.pending[pending.pending_id] = pending
 
     def count_hit(self, key: str, window: str, expires_at: int) -> int:
         with self._lock:

@@ -71,7 +71,10 @@ def head(link_id: str) -> Response[str]:
 
 @app.post("/a/<link_id>")
 def decide(link_id: str) -> Response[str]:
-    raw = app.current_event.decoded_body or ""
+    try:
+        raw = app.current_event.decoded_body or ""
+    except UnicodeDecodeError:  # API Gateway passes bytes that are not UTF-8 as base64
+        return Response(400, "application/json", json.dumps({"status": "error", "error": "the body must be UTF-8 text"}))
     if len(raw.encode("utf-8")) > MAX_BODY:
         return _respond(error_view(413))
     content_type = (app.current_event.headers or {}).get("content-type", "")

@@ -19,6 +19,7 @@ from infra.constructs.nag import acknowledge
 from infra.constructs.staff import StaffDirectory
 
 STAFF_PREFIX = "/api/"  # the staff API (Cognito JWT); everything else is a page reached from a mailed link
+CONSOLE_PREFIX = "/console"  # the staff console: the handler checks its session cookie
 THROTTLE_RATE = 50  # requests per second, steady
 THROTTLE_BURST = 100
 
@@ -88,7 +89,12 @@ class HttpApi(Construct):
                 for_staff = path.startswith(STAFF_PREFIX)
                 for http_route in self.api.add_routes(path=path, methods=[method], integration=integration,
                                                       authorizer=staff_authorizer if for_staff else None):
-                    if not for_staff:
+                    if path.startswith(CONSOLE_PREFIX):
+                        acknowledge(http_route, "AwsSolutions-APIG4",
+                                    "The staff console is browsed: its session is an HttpOnly cookie, which the "
+                                    "JWT authorizer cannot read. The handler checks it on every request (Cognito "
+                                    "GetUser on the access token) and POSTs also need the session's CSRF token.")
+                    elif not for_staff:
                         acknowledge(http_route, "AwsSolutions-APIG4",
                                     "Link pages are opened from mail by customers and dealer staff without an "
                                     "account: the unguessable, hashed, expiring, single-use link id is the "

@@ -59,5 +59,9 @@ class Schedules(Construct):
                 ),
             )
             schedule.add_dependency(group)
-            schedule.node.add_dependency(role)  # its policy must exist before the first run
+            # Its policy must exist before the first run; the role itself is referenced (RoleArn)
+            # already, and a DependsOn on it would be redundant (cfn-lint W3005).
+            policy = role.node.try_find_child("DefaultPolicy")
+            assert policy is not None
+            schedule.node.add_dependency(policy)
             self.schedules[spec.name] = schedule

@@ -69,3 +69,33 @@ class StaffDirectory(Construct):
             # Not email, not brand: those decide what a staff member may see.
             write_attributes=cognito.ClientAttributes().with_standard_attributes(fullname=True),
         )
+
+    def add_console(self, base_url: str) -> None:
+        """The console's sign-in (functions/staff_api/console.py): Cognito's hosted UI on a user
+        pool domain, and an app client of its own whose only redirect is the console's callback
+        (authorization code with PKCE; the access token lets the handler call GetUser)."""
+        stack = Stack.of(self)
+        self.domain = self.user_pool.add_domain("ConsoleDomain", cognito_domain=cognito.CognitoDomainOptions(
+            domain_prefix=f"{stack.stack_name}-{stack.account}"))  # unique per account and region
+        base = base_url.rstrip("/")
+        self.console_client = self.user_pool.add_client(
+            "Console",
+            generate_secret=False,  # PKCE instead: the code is exchanged by the handler, no secret to keep
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE,
+                        cognito.OAuthScope.COGNITO_ADMIN],
+                callback_urls=[f"{base}/console/callback"],
+                logout_urls=[f"{base}/console/sign-in?probe=1"]),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.hours(12),
+            read_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, email_verified=True, fullname=True)
+            .with_custom_attributes(BRAND_ATTRIBUTE),
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(fullname=True),
+        )

@@ -5,6 +5,7 @@
     complaints outbox [--case NO]       list the mail the system sent, with links
     complaints clock [--advance-hours N | --set ISO]
     complaints case CASE_NO [--as EMAIL]
+    complaints report --month 2026-11 [--dealer SH001] [--format html|csv|json] [--out FILE] [--send]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from . import cli_reports
 from .settings import LocalSettings
 
 
@@ -127,10 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     case = sub.add_parser("case", help="show a case as staff see it")
     case.add_argument("case_no")
     case.add_argument("--as", dest="as_", default="cr.center@aurora-motors.example")
+    cli_reports.add_parser(sub)
     args = parser.parse_args(argv)
     settings = LocalSettings()
-    {"run": cmd_run, "send": cmd_send, "outbox": cmd_outbox, "clock": cmd_clock, "case": cmd_case}[args.command](
-        settings, args)
+    {"run": cmd_run, "send": cmd_send, "outbox": cmd_outbox, "clock": cmd_clock, "case": cmd_case,
+     "report": cli_reports.cmd_report}[args.command](settings, args)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from infra import catalog
 from shared.complaints.clock import iso, parse_iso
 
-from . import tokens
+from . import faults, tokens
+from .routes import api_function
 from .runtime import ACCOUNT, LocalInvocationError, LocalRuntime
 from .settings import LocalSettings
 
@@ -47,10 +49,13 @@ def api_event(method: str, target: str, headers: dict[str, str], body: bytes, so
     }
     if claims is not None:
         context["authorizer"] = {"jwt": {"claims": claims, "scopes": []}}
+    # Payload 2.0 hands the Cookie header over as a list of "name=value", not as a header.
+    cookies = [c.strip() for c in headers.get("cookie", "").split(";") if c.strip()]
     return {
         "version": "2.0", "routeKey": "$default", "rawPath": parts.path, "rawQueryString": parts.query,
-        "headers": headers, "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-        "requestContext": context, "body": text, "isBase64Encoded": is_b64,
+        "headers": {k: v for k, v in headers.items() if k != "cookie"},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "requestContext": context, "body": text, "isBase64Encoded": is_b64, **({"cookies": cookies} if cookies else {}),
     }
 
 
@@ -71,6 +76,9 @@ class LocalHttpServer:
         self.server = ThreadingHTTPServer((settings.host, settings.http_port), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-http", daemon=True)
+        from shared.runtime import wiring
+
+        wiring.configure(staff_sessions=tokens.LocalSessions(settings.token_secret))  # the console's sign-in
 
     def start(self) -> LocalHttpServer:
         self.thread.start()
@@ -119,7 +127,10 @@ class LocalHttpServer:
                 if claims is None:
                     self._json(req, 401, {"message": "Unauthorized"})
                 else:
-                    self._lambda(req, method, body, "staff_api", claims)
+                    self._lambda(req, method, body, api_function(method, path), claims)
+            elif path == "/console" or path.startswith("/console/"):
+                with self.runtime.clock.busy():  # the console checks its session cookie itself
+                    self._lambda(req, method, body, "staff_api", None)
             elif path.startswith("/_local/"):
                 self._local(req, method, path, body)
             elif path == "/":
@@ -146,7 +157,7 @@ class LocalHttpServer:
         out_headers = dict(result.get("headers") or {})
         content_type = out_headers.pop("Content-Type", out_headers.pop("content-type", "application/json"))
         self._send(req, status, content_type, b"" if method == "HEAD" else data, out_headers,
-                   length=len(data))
+                   length=len(data), cookies=list(result.get("cookies") or []))
 
     # ----- /_local/ tools ---------------------------------------------------------------------
     def _local(self, req: BaseHTTPRequestHandler, method: str, path: str, body: bytes) -> None:
@@ -180,6 +191,15 @@ class LocalHttpServer:
                 return
             self.runtime.clock.settle(10)
             self._json(req, 200, self._clock())
+        elif path == "/_local/faults":
+            self._faults(req, method, body)
+        elif path.startswith("/_local/invoke/") and method == "POST":  # aws lambda invoke (schedules, repairs)
+            function = path.removeprefix("/_local/invoke/")
+            if function not in {spec.name for spec in catalog.FUNCTIONS}:
+                self._json(req, 404, {"error": f"no function {function!r}"})
+                return
+            with self.runtime.clock.busy():
+                self._json(req, 200, self.runtime.invoke(function, json.loads(body or b"{}")))
         elif path == "/_local/token" and method == "POST":
             data = json.loads(body or b"{}")
             email = str(data.get("email", "")).lower()
@@ -193,6 +213,20 @@ class LocalHttpServer:
         else:
             self._json(req, 404, {"message": "Not Found"})
 
+    def _faults(self, req: BaseHTTPRequestHandler, method: str, body: bytes) -> None:
+        """GET: the fault plan in force and what it injected. POST a plan (``faults.plan_from_json``)
+        to switch it on; ``{"rules": []}`` switches faults off."""
+        if method == "POST":
+            try:
+                data = json.loads(body or b"{}")
+                plan = faults.plan_from_json(data if isinstance(data, dict) else {})
+            except (ValueError, TypeError) as exc:
+                self._json(req, 400, {"error": str(exc)})
+                return
+            faults.activate(plan) if plan.rules else faults.deactivate()
+        current = faults.active()
+        self._json(req, 200, current.summary() if current else {"rules": [], "total_injected": 0})
+
     def _clock(self) -> dict[str, Any]:
         clock = self.runtime.clock
         nxt = clock.next_deadline()
@@ -203,12 +237,15 @@ class LocalHttpServer:
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, status: int, content_type: str, data: bytes,
-              headers: dict[str, str] | None = None, length: int | None = None) -> None:
+              headers: dict[str, str] | None = None, length: int | None = None,
+              cookies: list[str] | None = None) -> None:
         req.send_response(status)
         req.send_header("Content-Type", content_type)
         req.send_header("Content-Length", str(len(data) if length is None else length))
         for key, value in (headers or {}).items():
             req.send_header(key, value)
+        for cookie in cookies or []:  # what API Gateway makes of a payload 2.0 response's "cookies"
+            req.send_header("Set-Cookie", cookie)
         req.end_headers()
         if data:
             req.wfile.write(data)
@@ -242,6 +279,7 @@ pre{{white-space:pre-wrap;font:inherit;background:#f9fafb;padding:8px}}</style><
     def _index(self) -> str:
         return (f'<!doctype html><meta charset="utf-8"><title>complaints (local)</title>'
                 f'<h1>Complaint handling — local stack</h1><ul>'
+                f'<li><a href="/console">Staff console</a></li>'
                 f'<li><a href="/_local/mail">Outbox</a> (<a href="/_local/mail.json">JSON</a>)</li>'
                 f'<li><a href="/_local/clock">Clock</a> ({escape(self.runtime.clock.mode)})</li>'
                 f'<li>SMTP: {escape(self.settings.host)}:{self.settings.smtp_port}</li></ul>')

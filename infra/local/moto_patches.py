@@ -15,6 +15,13 @@
    ``ADD`` loses updates (two intakes got the same case number) and a Query or a
    transaction fails with "dictionary changed size during iteration". DynamoDB requests
    enter moto one at a time (``install_dynamodb_lock``), as atomic as DynamoDB itself.
+6. moto's Query on a table walks and sorts every item of the table (DynamoDB reads one
+   partition): its cost grew with the table until it was most of a lifecycle's CPU
+   (docs/benchmarks.md). ``install_partition_query`` hands it the queried partition only.
+7. moto parses the ASL (antlr) at every StartExecution, ~0.4 s of CPU for the lifecycle,
+   and builds a boto3 client for every Lambda task: ``install_program_cache`` parses a
+   definition once (the parsed program keeps no execution's state: that is in each
+   execution's environment), ``install_task_client_cache`` keeps one Lambda client.
 """
 
 from __future__ import annotations
@@ -177,6 +184,98 @@ def install_dynamodb_lock() -> None:
 
     setattr(DynamoHandler, "call_action", call_action)  # noqa: B010
     _installed["dynamodb_lock"] = original
+
+
+def install_partition_query() -> None:
+    from moto.dynamodb.models.table import Table
+
+    if "partition_query" in _installed:
+        return
+    original_query, original_all_items = Table.query, Table.all_items
+    local = threading.local()  # the partition of the Query running in this thread
+
+    def all_items(self: Any) -> Any:
+        if getattr(local, "table", None) is self:
+            return local.items
+        return original_all_items(self)
+
+    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, limit: Any,
+              exclusive_start_key: Any, scan_index_forward: Any, projection_expressions: Any,
+              index_name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        if index_name is not None or hash_key is None or not self.range_key_attr:
+            return original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                                  scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+        local.table, local.items = self, list(self.items.get(hash_key, {}).values())
+        try:
+            return original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                                  scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+        finally:
+            local.table = local.items = None
+
+    setattr(Table, "all_items", all_items)  # noqa: B010
+    setattr(Table, "query", query)  # noqa: B010
+    _installed["partition_query"] = (original_query, original_all_items)
+
+
+def install_program_cache() -> None:
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    if "program_cache" in _installed:
+        return
+    programs: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:  # executions started together wait for the one parse
+            if definition not in programs:
+                program = AmazonStateLanguageParser.parse(definition)[0]
+                _fix_heap_keys(program, Component, EvalComponent)
+                programs[definition] = program
+            return programs[definition]
+
+    _installed["program_cache"] = ExecutionWorker._get_evaluation_entrypoint
+    setattr(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)  # noqa: B010
+
+
+def _fix_heap_keys(root: Any, component: Any, evaluated: Any) -> None:
+    """A component names its per-execution values (retry attempts) by a key made on first
+    use; made now, before executions share the program, no two threads can make it twice."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node: Any = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, evaluated):
+            node.heap_key  # noqa: B018 - the property makes the key
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list | tuple) else (
+            vars(node).values() if hasattr(node, "__dict__") else ())
+        todo.extend(c for c in children if isinstance(c, component | list | tuple | dict))
+
+
+def install_task_client_cache() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    if "task_client" in _installed:
+        return
+    original = lambda_eval_utils.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:  # boto3 clients are thread-safe once made; making one is not
+            if (region, service) not in clients:
+                clients[(region, service)] = original(region=region, service=service,
+                                                      state_credentials=state_credentials)
+            return clients[(region, service)]
+
+    _installed["task_client"] = original
+    setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
 
 
 def prune_threads() -> int:

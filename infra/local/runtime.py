@@ -99,6 +99,8 @@ class LocalRuntime:
         self.invocations = Invocations()
         self._mock: Any = None
         self.region = self.config.region
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # ----- lifecycle ------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
@@ -111,15 +113,19 @@ class LocalRuntime:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                       "lambda": {"use_docker": True}})
         self._mock.start()
-        from . import moto_patches
+        from . import faults, moto_patches
 
         moto_patches.install_clock(self.clock)
         moto_patches.install_lambda_seam(self.clock, self.invocations.record)
         moto_patches.install_dynamodb_lock()
+        moto_patches.install_partition_query()
+        moto_patches.install_program_cache()
+        moto_patches.install_task_client_cache()
+        faults.install()  # after the Lambda seam, which it wraps; no plan is active until one is activated
         self._create_resources()
         from shared.runtime import wiring
 
-        wiring.configure(clock=self.clock, mailer=self.outbox)
+        wiring.configure(clock=self.clock, mailer=faults.FaultingMailer(self.outbox))
         self.seed_tenant(self.config.tenant_file)
         return self
 
@@ -130,9 +136,13 @@ class LocalRuntime:
             self._mock = None
 
     def _client(self, service: str) -> Any:
+        """One client per service: a client serves any thread; making one costs ~5 ms of CPU."""
         import boto3
 
-        return boto3.client(service, region_name=self.region)
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service, region_name=self.region)
+            return self._clients[service]
 
     def _create_resources(self) -> None:
         from shared.adapters.dynamodb import Item

@@ -4,6 +4,8 @@ intake exactly as SES would (raw to S3, then an SES-shaped event)."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import uuid
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -12,6 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from .runtime import LocalRuntime
 
 MAX_MESSAGE = 40 * 1024 * 1024  # SES's receiving limit
+ASYNC_ATTEMPTS = 3  # SES invokes intake asynchronously: Lambda tries a failed event twice more
 
 
 class IntakeHandler:
@@ -32,11 +35,17 @@ class IntakeHandler:
         raw: Any = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
         loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(None, self.runtime.deliver, data, list(envelope.rcpt_tos),
-                                                envelope.mail_from)
-        except Exception:  # noqa: BLE001 - the sender retries a 451; nothing is lost
-            return "451 4.3.0 Temporary failure, please retry"
+        # One SES message id for every attempt, as Lambda retries the same event: a retry
+        # resumes the mail instead of receiving it again.
+        deliver = functools.partial(self.runtime.deliver, data, list(envelope.rcpt_tos), envelope.mail_from,
+                                    ses_message_id=uuid.uuid4().hex)
+        for attempt in range(1, ASYNC_ATTEMPTS + 1):
+            try:
+                result = await loop.run_in_executor(None, deliver)
+                break
+            except Exception:  # noqa: BLE001 - the sender retries a 451; the reconciler re-drives the stored mail
+                if attempt == ASYNC_ATTEMPTS:
+                    return "451 4.3.0 Temporary failure, please retry"
         return f"250 OK {result.get('disposition')} {result.get('case_no') or ''}".strip()
 
 

@@ -4,6 +4,7 @@ domain errors here, so that the state machine's Retry sees ``TransientError``.""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -11,7 +12,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.complaints.errors import MailDeliveryError, TransientError
 from shared.complaints.ports import OutgoingMail
@@ -41,6 +42,52 @@ class S3BlobStore:
 
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
+
+    # ``StreamingBlobStore``: a large mail is read by ranges and its parts written in parts.
+    PART_SIZE = 8 << 20  # S3's multipart minimum is 5 MiB for every part but the last
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        if end is not None and end <= start:
+            return
+        byte_range = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key, Range=byte_range)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return  # start at or past the end: nothing to read
+            if _transient(exc):
+                raise TransientError(f"S3 get {key}") from exc
+            raise
+        yield from body.iter_chunks(chunk_size=1 << 20)
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes], content_type: str = "application/octet-stream") -> None:
+        buffer, upload_id = bytearray(), None
+        parts: list[dict[str, Any]] = []
+        try:
+            for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= self.PART_SIZE:
+                    if upload_id is None:
+                        upload_id = self._s3.create_multipart_upload(
+                            Bucket=self._bucket, Key=key, ContentType=content_type)["UploadId"]
+                    parts.append(self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                    buffer.clear()
+            if upload_id is None:  # small: one plain put
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=bytes(buffer), ContentType=content_type)
+                return
+            if buffer:
+                parts.append(self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
+            self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id,
+                                               MultipartUpload={"Parts": parts})
+        except BaseException:
+            if upload_id is not None:  # no orphaned parts (the bucket's lifecycle rule is the backstop)
+                self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        etag = self._s3.upload_part(Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                    Body=data)["ETag"]
+        return {"ETag": etag, "PartNumber": number}
 
 
 def build_mime(mail: OutgoingMail) -> bytes:
@@ -75,6 +122,8 @@ class SesMailer:
             self._ses.send_raw_email(**kwargs)
         except ClientError as exc:
             raise MailDeliveryError(exc.response.get("Error", {}).get("Code", "SES error")) from exc
+        except BotoCoreError as exc:  # no answer from SES (connection, timeout): the mail may be retried too
+            raise MailDeliveryError(type(exc).__name__) from exc
 
 
 class StepFunctionsWorkflow:

@@ -24,25 +24,38 @@ Key layout (pk / sk):
     CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
     CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month
     ACCOUNTABILITY#<b>   <due>#<no>                an accountability task after closure (open | done)
+    LIBRARY#<brand>      <cat>#<root>#<closed>#<no>  a closed case, anonymised, in the case library
+    CASE#<no>            #LIBRARY                  -> the sort key of the case's library entry
+    INBOX#<yyyy-mm-dd>   <ses-id>                  a received mail listed under its day (the reconciler's list)
+    OUTBOX#pending       <at>#<hash>               an outgoing mail the mail service refused: re-sent by the reconciler
+    AGG#<b>#<yyyy-mm>    S#<scope>                 KPI counts of a month for the brand, a region or a dealer;
+                                                   O#<r>#<d>#<no> its opinions, M#<scope> its mailed reports
+    MEMBERS#<b>#<yyyy-mm> <no>                     the cases that contribute to a month's KPIs (its rebuild)
+    OPEN#<brand>         <next due>#<no>           an open case's next deadline (reports: at risk of breach)
+                                                   (kpi_dynamodb.py has the details)
 Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase.
 Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar, get_args
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from shared.adapters.kpi_dynamodb import DynamoKpiTables
 from shared.complaints.clock import iso, parse_iso
 from shared.complaints.errors import (
     CaseNotFoundError,
@@ -50,13 +63,30 @@ from shared.complaints.errors import (
     ConflictError,
     LinkGoneError,
     TaskNotOpenError,
+    TransientError,
 )
-from shared.complaints.models import Case, HumanTask, Link, MailMessage, TimelineEvent
-from shared.complaints.ports import AccountabilityTask, HeldMail, InboundRecord, StoredAttachment
+from shared.complaints.library import LibraryEntry, library_entry
+from shared.complaints.models import Case, Category, HumanTask, Link, MailMessage, TimelineEvent
+from shared.complaints.ports import (
+    AccountabilityTask,
+    HeldMail,
+    InboundRecord,
+    OutgoingMail,
+    PendingMail,
+    ReceivedMail,
+    StoredAttachment,
+)
 from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
+from shared.complaints.views import Viewer
 from shared.runtime.settings import settings
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# Left after botocore's own retries (standard mode; pynamodb's ``max_retry_attempts``):
+# the state machine and the mail senders retry ``TransientError`` with backoff.
+_TRANSIENT_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+                              "InternalServerError", "ServiceUnavailable", "TransactionConflictException"})
+RECEIVED_KEPT = timedelta(days=35)  # a day's list of received mail, past any reconciler look-back
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _digest(text: str) -> str:
@@ -87,6 +117,9 @@ class Item(Model):
         region = settings().region
         host = settings().dynamodb_endpoint
         billing_mode = "PAY_PER_REQUEST"
+        # Throttles and 5xx are retried by botocore (standard mode: exponential backoff with
+        # full jitter) this many times before they surface as ``TransientError``.
+        max_retry_attempts = 3
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -98,6 +131,7 @@ class Item(Model):
     counter = NumberAttribute(null=True)
     used_at = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # epoch seconds; the table's TTL attribute
+    kpi_version = NumberAttribute(null=True)  # a case item: its KPI facts are in the aggregates (kpi_dynamodb.py)
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
@@ -111,7 +145,59 @@ def _failed_condition(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == _CONDITION_FAILED
 
 
-class DynamoCaseStore:
+def _transient(method: F) -> F:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except PynamoDBException as exc:
+            code = getattr(exc, "cause_response_code", None)
+            if code in _TRANSIENT_CODES:
+                raise TransientError(f"DynamoDB {code}") from exc
+            raise
+    return call  # type: ignore[return-value]
+
+
+def _transient_errors(cls: type[Any]) -> type[Any]:
+    """DynamoDB's throttles and server errors reach the domain as ``TransientError``."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and callable(member):
+            setattr(cls, name, _transient(member))
+    return cls
+
+
+@_transient_errors
+class _ReferenceCache:
+    """Tenants and recipient addresses, read on every mail and every transition and changed
+    rarely: kept for a minute in a warm container (a tenant change reaches every container
+    within that; in this process at once, ``put_tenant`` clears it)."""
+
+    TTL_S = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, object]] = {}
+
+    def get(self, key: str) -> object | None:
+        with self._lock:
+            found = self._entries.get(key)
+        return found[1] if found and found[0] > time.monotonic() else None
+
+    def put(self, key: str, value: object) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.TTL_S, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_REFERENCE = _ReferenceCache()
+
+
+class DynamoCaseStore(DynamoKpiTables):
     """``CaseStore`` on DynamoDB. Every state change is a conditional write."""
 
     # ----- tenants and reference data -------------------------------------------------
@@ -119,6 +205,7 @@ class DynamoCaseStore:
         tenant = Tenant.model_validate(tenant_doc)
         brand = tenant.brand.id
         Item(f"TENANT#{brand}", "#CONFIG", doc=json.dumps(tenant_doc, ensure_ascii=False)).save()
+        _REFERENCE.clear()
         # The sender address too: customers' replies to our mail go there.
         for address in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers),
                         tenant.brand.sender_address]:
@@ -129,17 +216,29 @@ class DynamoCaseStore:
                 Item(f"PLATE#{brand}#{_norm_plate(v.plate)}", "#PLATE", ref=v.vin.upper()).save()
 
     def get_tenant(self, brand_id: str) -> Tenant:
+        cached = _REFERENCE.get(f"tenant#{brand_id}")
+        if isinstance(cached, Tenant):
+            return cached
         try:
             item = Item.get(f"TENANT#{brand_id}", "#CONFIG")
         except Item.DoesNotExist as exc:
             raise ConfigurationError(f"no tenant {brand_id!r}") from exc
-        return Tenant.model_validate_json(item.doc or "{}")
+        tenant = Tenant.model_validate_json(item.doc or "{}")
+        _REFERENCE.put(f"tenant#{brand_id}", tenant)
+        return tenant
 
     def tenant_for_address(self, address: str) -> str | None:
+        key = f"address#{address.lower()}"
+        cached = _REFERENCE.get(key)
+        if isinstance(cached, str):
+            return cached
         try:
-            return Item.get(f"ADDRESS#{address.lower()}", "#ADDRESS").ref
+            brand = Item.get(f"ADDRESS#{address.lower()}", "#ADDRESS").ref
         except Item.DoesNotExist:
-            return None
+            return None  # not cached: an address added a moment ago resolves at once
+        if brand:
+            _REFERENCE.put(key, brand)
+        return brand
 
     def find_vehicle(self, brand_id: str, *, vin: str | None = None, plate: str | None = None) -> Vehicle | None:
         if vin is None and plate is not None:
@@ -174,15 +273,17 @@ class DynamoCaseStore:
         """Lookup items first (idempotent), then the case (conditional). No transaction:
         a lookup left behind by a failed attempt points at no case and is skipped."""
         case = case.model_copy(update={"version": 1})
+        kpi = self._kpi_prepare(case)  # KPI members first, aggregates after the case (kpi_dynamodb.py)
         received = iso(case.received_at)
         for lookup in _repeat_lookup_keys(case):
             Item(lookup, f"CASE#{received}#{case.case_no}", ref=case.case_no).save()
         try:
-            self._case_item(case).save(condition=Item.pk.does_not_exist())
+            self._kpi_put_case(self._case_item(case), Item.pk.does_not_exist())
         except PutError as exc:
             if _failed_condition(exc):
                 raise ConflictError(f"case {case.case_no} exists already") from exc
             raise
+        self._kpi_finish(case.brand, kpi, None)
         return case
 
     def get_case(self, case_no: str) -> Case:
@@ -190,18 +291,24 @@ class DynamoCaseStore:
             item = Item.get(f"CASE#{case_no}", "#CASE", consistent_read=True)
         except Item.DoesNotExist as exc:
             raise CaseNotFoundError(case_no) from exc
-        return Case.model_validate_json(item.doc or "{}")
+        case = Case.model_validate_json(item.doc or "{}")
+        self._kpi_seen(case_no, case.version, item.doc or "{}", item.kpi_version)  # its KPI months, for the next save
+        return case
 
     def save_case(self, case: Case) -> Case:
         """Write the case if nobody else wrote it since we read it (optimistic lock)."""
         expected = case.version
         new = case.model_copy(update={"version": expected + 1})
+        kpi = self._kpi_prepare(new)
         try:
-            self._case_item(new).save(condition=Item.version == expected)
+            replaced = self._kpi_put_case(self._case_item(new), Item.version == expected)
         except PutError as exc:
             if _failed_condition(exc):
                 raise ConflictError(f"case {case.case_no} changed concurrently") from exc
             raise
+        self._kpi_finish(new.brand, kpi, replaced)
+        if new.phase == "closed":  # the case library keeps every closed case (library.py)
+            self.put_library_entry(library_entry(new, self.get_tenant(new.brand)))
         return new
 
     def list_cases(self, brand_id: str, *, dealer: str | None = None, phase: str | None = None,
@@ -215,6 +322,27 @@ class DynamoCaseStore:
         if phase and not dealer:
             cases = [c for c in cases if c.phase == phase]
         return cases
+
+    def case_for(self, viewer: Viewer, case_no: str) -> Case:
+        case = self.get_case(case_no)
+        if not viewer.sees(case):
+            raise CaseNotFoundError(case_no)  # another tenant's case does not exist for this viewer
+        return case
+
+    def cases_for(self, viewer: Viewer, *, dealer: str | None = None, phase: str | None = None,
+                  limit: int = 200) -> list[Case]:
+        partitions = viewer.partitions(dealer)
+        if partitions is None:
+            items = list(Item.by_brand.query(f"BRAND#{viewer.brand}", scan_index_forward=False, limit=limit,
+                                             filter_condition=(Item.status == phase) if phase else None))
+        else:
+            items = []
+            for partition in partitions:
+                items += Item.by_dealer.query(f"BRAND#{viewer.brand}#DEALER#{partition}",
+                                              Item.gsi1sk.startswith(f"{phase}#") if phase else None,
+                                              scan_index_forward=False, limit=limit)
+        cases = [c for c in (Case.model_validate_json(i.doc or "{}") for i in items) if viewer.sees(c)]
+        return sorted(cases, key=lambda c: (c.received_at, c.case_no), reverse=True)[:limit]
 
     def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
                         since: datetime, phone: str | None = None) -> list[Case]:
@@ -350,23 +478,76 @@ class DynamoCaseStore:
 
     # ----- inbound bookkeeping ---------------------------------------------------------------------
     def claim_inbound(self, ses_message_id: str, raw_key: str, at: datetime) -> InboundRecord | None:
-        """Start processing a received mail; None if we own it now, else what happened to it."""
+        """Start processing a received mail; None if we own it now, else what happened to it.
+
+        Each attempt stamps its claim (``used_at``) with a conditional write, so two attempts
+        that meet on one mail cannot both go on (the later gets ``ConflictError``), and the
+        reconciler can tell a live attempt from a dead one by the claim's age."""
         try:
-            Item(f"INBOUND#{ses_message_id}", "#INBOUND", status="processing",
+            Item(f"INBOUND#{ses_message_id}", "#INBOUND", status="processing", used_at=iso(at),
                  doc=json.dumps({"raw_key": raw_key, "at": iso(at)})).save(condition=Item.pk.does_not_exist())
             return None
         except PutError as exc:
             if not _failed_condition(exc):
                 raise
         item = Item.get(f"INBOUND#{ses_message_id}", "#INBOUND", consistent_read=True)
-        data = json.loads(item.doc or "{}")
-        return InboundRecord(ses_message_id, item.status or "processing", data.get("disposition"),
-                             item.ref, data.get("raw_key"), data.get("detail"))
+        record = _inbound_record(ses_message_id, item)
+        if record.status == "processing":
+            same_claim = Item.used_at == item.used_at if item.used_at else Item.used_at.does_not_exist()
+            try:
+                item.update(actions=[Item.used_at.set(iso(at))], condition=same_claim)
+            except UpdateError as exc:
+                if _failed_condition(exc):
+                    raise ConflictError(f"mail {ses_message_id} claimed by another attempt") from exc
+                raise
+        return record
+
+    def inbound_record(self, ses_message_id: str) -> InboundRecord | None:
+        try:
+            item = Item.get(f"INBOUND#{ses_message_id}", "#INBOUND", consistent_read=True)
+        except Item.DoesNotExist:
+            return None
+        return _inbound_record(ses_message_id, item)
 
     def finish_inbound(self, record: InboundRecord) -> None:
-        Item(f"INBOUND#{record.ses_message_id}", "#INBOUND", status=record.status, ref=record.case_no,
-             doc=json.dumps({"raw_key": record.raw_key, "disposition": record.disposition,
-                             "detail": record.detail})).save()
+        # An update keeps the attempt's claim (``used_at``).
+        Item(f"INBOUND#{record.ses_message_id}", "#INBOUND").update(actions=[
+            Item.status.set(record.status),
+            Item.ref.set(record.case_no) if record.case_no else Item.ref.remove(),
+            Item.doc.set(json.dumps({"raw_key": record.raw_key, "disposition": record.disposition,
+                                     "detail": record.detail}))])
+
+    # ----- received mail by day, outgoing mail to re-send (the reconciler's) -----------------------
+    def note_received(self, mail: ReceivedMail) -> None:
+        doc = json.dumps({**asdict(mail), "received_at": iso(mail.received_at)}, ensure_ascii=False)
+        try:
+            Item(f"INBOX#{mail.received_at.astimezone(UTC):%Y-%m-%d}", mail.ses_message_id, status="received", ref=mail.raw_key,
+                 doc=doc, counter=0, expires_at=int((mail.received_at + RECEIVED_KEPT).timestamp())).save(
+                condition=Item.pk.does_not_exist())
+        except PutError as exc:
+            if not _failed_condition(exc):  # listed by an earlier attempt: keep its status
+                raise
+
+    def received_on(self, day: date, *, limit: int = 100) -> list[ReceivedMail]:
+        items = Item.query(f"INBOX#{day:%Y-%m-%d}", filter_condition=Item.status == "received", limit=limit)
+        return [_received(i) for i in items]
+
+    def settle_received(self, mail: ReceivedMail) -> None:
+        Item(f"INBOX#{mail.received_at.astimezone(UTC):%Y-%m-%d}", mail.ses_message_id).update(
+            actions=[Item.status.set(mail.status), Item.counter.set(mail.attempts)])
+
+    def defer_mail(self, pending: PendingMail) -> None:
+        Item("OUTBOX#pending", pending.pending_id, status="pending", ref=pending.mail.case_no, counter=pending.attempts,
+             doc=_pending_doc(pending)).save()
+
+    def pending_mails(self, *, limit: int = 100) -> list[PendingMail]:
+        return [_pending(i) for i in Item.query("OUTBOX#pending", limit=limit, consistent_read=True)]
+
+    def settle_mail(self, pending: PendingMail, *, sent: bool) -> None:
+        if sent:
+            Item("OUTBOX#pending", pending.pending_id).delete()
+        else:
+            self.defer_mail(pending)
 
     def claim_message_id(self, brand_id: str, message_id: str, ses_message_id: str) -> str | None:
         """Remember a received Message-ID; returns the SES id that had it first, if another did."""
@@ -447,6 +628,36 @@ class DynamoCaseStore:
         return [_accountability_task(i.doc) for i in items]
 
 
+    # ----- case library ------------------------------------------------------------------------
+    def put_library_entry(self, entry: LibraryEntry) -> None:
+        key = f"LIBRARY#{entry.brand}"
+        sk = f"{entry.category}#{entry.root_cause}#{iso(entry.closed_at)}#{entry.case_no}"
+        try:
+            previous = Item.get(f"CASE#{entry.case_no}", "#LIBRARY", consistent_read=True).ref
+        except Item.DoesNotExist:
+            previous = None
+        Item(key, sk, ref=entry.case_no, doc=entry.model_dump_json()).save()
+        if previous and previous != sk:
+            Item(key, previous).delete()
+        if previous != sk:
+            Item(f"CASE#{entry.case_no}", "#LIBRARY", ref=sk).save()
+
+    def library_entries(self, brand_id: str, *, category: str | None = None, root_cause: str | None = None,
+                        limit: int = 500) -> list[LibraryEntry]:
+        if category:
+            prefixes: list[str | None] = [f"{category}#{root_cause}#" if root_cause else f"{category}#"]
+        elif root_cause:
+            prefixes = [f"{c}#{root_cause}#" for c in get_args(Category)]
+        else:
+            prefixes = [None]
+        entries: list[LibraryEntry] = []
+        for prefix in prefixes:
+            condition = Item.sk.startswith(prefix) if prefix else None
+            entries += [LibraryEntry.model_validate_json(i.doc or "{}")
+                        for i in Item.query(f"LIBRARY#{brand_id}", condition, scan_index_forward=False, limit=limit)]
+        return sorted(entries, key=lambda e: e.closed_at, reverse=True)[:limit]
+
+
 def _accountability_sk(task: AccountabilityTask) -> str:
     return f"{iso(task.due_at)}#{task.case_no}"
 
@@ -482,6 +693,32 @@ def _repeat_lookup_keys_for(brand_id: str, customer_email: str | None, vin: str 
 def _repeat_lookup_keys(case: Case) -> list[str]:
     return _repeat_lookup_keys_for(case.brand, case.customer.email, case.vehicle.vin if case.vehicle else None,
                                    case.customer.phone)
+
+
+def _inbound_record(ses_message_id: str, item: Item) -> InboundRecord:
+    data = json.loads(item.doc or "{}")
+    return InboundRecord(ses_message_id, item.status or "processing", data.get("disposition"), item.ref,
+                         data.get("raw_key"), data.get("detail"), parse_iso(item.used_at) if item.used_at else None)
+
+
+def _received(item: Item) -> ReceivedMail:
+    data = json.loads(item.doc or "{}")
+    return ReceivedMail(**{**data, "received_at": parse_iso(data["received_at"]), "status": item.status or "received",
+                           "attempts": int(item.counter or 0)})
+
+
+def _pending_doc(pending: PendingMail) -> str:
+    mail = asdict(pending.mail)
+    mail["sent_at"] = iso(pending.mail.sent_at) if pending.mail.sent_at else None
+    return json.dumps({"mail": mail, "failed_at": iso(pending.failed_at), "error": pending.error}, ensure_ascii=False)
+
+
+def _pending(item: Item) -> PendingMail:
+    data = json.loads(item.doc or "{}")
+    mail = data["mail"]
+    mail["sent_at"] = parse_iso(mail["sent_at"]) if mail.get("sent_at") else None
+    return PendingMail(item.sk, OutgoingMail(**mail), parse_iso(data["failed_at"]), data["error"],
+                       int(item.counter or 1))
 
 
 def _held_doc(held: HeldMail) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
@@ -27,7 +27,7 @@ from .lifecycle import Ctx, Lifecycle
 from .mail import ParsedMail, parse_mail
 from .models import Case, Channel, Classification, Customer, Language, MailMessage, TimelineEvent, VehicleRef
 from .notifications import MailLinks
-from .ports import BlobStore, CaseStore, HeldMail, InboundRecord, StoredAttachment, Workflow
+from .ports import BlobStore, CaseStore, HeldMail, InboundRecord, ReceivedMail, StoredAttachment, Workflow
 from .routing import mobile_numbers, route
 from .tenant import Tenant, Vehicle
 
@@ -35,15 +35,6 @@ Disposition = Literal[
     "new_case", "append_to_case", "ignore_auto_reply", "ignore_bounce", "ignore_bulk", "duplicate",
     "quarantine_spam", "quarantine_virus", "quarantine_malformed",
 ]
-
-
-@dataclass(frozen=True)
-class IntakeRules:
-    """The intake's own numbers. Defaults of the brand policy (policy.md §2-§4); they belong
-    in the policy configuration next to ``repeat_window_days`` once it has room for them."""
-
-    acknowledgements_per_sender_per_day: int = 5  # more would feed a mail loop or a flood
-    reopen_within: timedelta = timedelta(days=30)  # a reply to a closed case re-opens it; later: a new case
 
 
 @dataclass(frozen=True)
@@ -113,20 +104,23 @@ def _verified(verdicts: SesVerdicts) -> bool:
 
 class Intake:
     def __init__(self, store: CaseStore, blobs: BlobStore, workflow: Workflow, clock: Clock,
-                 lifecycle: Lifecycle, rules: IntakeRules | None = None,
-                 decide_by_mail: DecideByMail | None = None) -> None:
+                 lifecycle: Lifecycle,
+                 decide_by_mail: DecideByMail | None = None, fallback_brand: str | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.workflow = workflow
         self.clock = clock
         self.lifecycle = lifecycle
-        self.rules = rules or IntakeRules()
         self.decide_by_mail = decide_by_mail
+        self.fallback_brand = fallback_brand  # whose staff see mail addressed to no tenant
 
     # ----- mail in --------------------------------------------------------------------------
     def receive(self, mail: InboundMail) -> IntakeResult:
         now = self.clock.now()
         received_at = mail.received_at or now
+        # First, list it under its day: the reconciler re-drives a listed mail that no attempt finished.
+        self.store.note_received(ReceivedMail(mail.ses_message_id, mail.raw_key, received_at, list(mail.recipients),
+                                              asdict(mail.verdicts), mail.envelope_from))
         prior = self.store.claim_inbound(mail.ses_message_id, mail.raw_key, now)
         if prior is not None and prior.status == "done":
             return IntakeResult("duplicate", prior.case_no, "same SES message delivered again")
@@ -138,14 +132,18 @@ class Intake:
     def _process(self, mail: InboundMail, received_at: datetime, prior: InboundRecord | None) -> IntakeResult:
         verdict = _verdict(mail.verdicts)
         brand_id = next((b for b in map(self.store.tenant_for_address, mail.recipients) if b), None)
-        if brand_id is None:
-            # No tenant's staff to show it to (an SES rule out of step with the tenants): the
-            # inbound record and the raw mail keep it for the operators.
+        if brand_id is None and self.fallback_brand is None:
+            # No tenant's staff to show it to: the inbound record and the raw mail keep it for the operators.
             return IntakeResult(verdict[0] if verdict else "quarantine_malformed",
                                 detail="no recipient belongs to a tenant")
-        tenant = self.store.get_tenant(brand_id)
+        tenant = self.store.get_tenant(brand_id or str(self.fallback_brand))
         parsed = parse_mail(largeparts.read_slim(self.blobs, mail.raw_key), received_at=received_at,
                             envelope_from=mail.envelope_from)
+        if brand_id is None:
+            # An SES rule out of step with the tenants, a typo in an address: the default brand's
+            # CR center sees it among held mail and can release it as a case.
+            return self._hold(tenant, mail, parsed, received_at, verdict[0] if verdict else "quarantine_malformed",
+                              "no recipient belongs to a tenant")
         held = verdict or self._not_a_complaint(tenant, parsed)
         if held is not None:
             return self._hold(tenant, mail, parsed, received_at, *held)
@@ -163,7 +161,8 @@ class Intake:
         if case.brand != tenant.brand.id:
             return self._hold(tenant, mail, parsed, received_at, "quarantine_malformed",
                               "refers to a case of another tenant")
-        if case.is_closed and after_closing(case.closed_at, received_at, self.rules.reopen_within) == "new_case":
+        reopen_within = timedelta(days=tenant.policy_for(case.dealer).intake.reopen_within_days)
+        if case.is_closed and after_closing(case.closed_at, received_at, reopen_within) == "new_case":
             complaint = self._complaint(parsed, mail.raw_key, mail.recipients, received_at)
             return self._register(tenant, replace(complaint, follows=case.case_no), mail.ses_message_id)
         return self._append(tenant, case, parsed, mail, received_at)
@@ -366,7 +365,7 @@ class Intake:
         if complaint.follows:
             self._link(complaint.follows, case_no)
         self._acknowledge(Ctx(case, tenant, policy))
-        self.workflow.start(case_no, {"case_no": case_no})
+        self.workflow.start(case_no, {"case_no": case_no, "entry": "triage"})
         return IntakeResult("new_case", case_no)
 
     def _link(self, closed: str, new: str) -> None:
@@ -385,7 +384,7 @@ class Intake:
         ctx = self.lifecycle.load(case_no)
         if not any(m.kind == "acknowledgement" for m in self.store.messages(case_no)):
             self._acknowledge(ctx)
-        self.workflow.start(case_no, {"case_no": case_no})
+        self.workflow.start(case_no, {"case_no": case_no, "entry": "triage"})
         return IntakeResult("new_case", case_no)
 
     def _acknowledge(self, ctx: Ctx) -> None:
@@ -394,21 +393,22 @@ class Intake:
         to = self.lifecycle.customer_recipient(ctx)
         if to is None:
             return
-        if self._may_acknowledge(ctx.tenant, to.email):
+        allowance = ctx.policy.intake.acknowledgements_per_sender_per_day
+        if self._may_acknowledge(ctx.tenant, to.email, allowance):
             self.lifecycle.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="acknowledgement", to=to,
                                          links=MailLinks().add("status", self.lifecycle.status_link(ctx)))
             return
         self.store.add_event(TimelineEvent(
             case_no=ctx.case.case_no, at=self.clock.now(), type="acknowledgement_withheld", actor="system",
-            summary=f"No acknowledgement: this sender had {self.rules.acknowledgements_per_sender_per_day} "
+            summary=f"No acknowledgement: this sender had {allowance} "
                     "today already (mail loop or flood protection)"))
 
-    def _may_acknowledge(self, tenant: Tenant, address: str) -> bool:
+    def _may_acknowledge(self, tenant: Tenant, address: str, allowance: int) -> bool:
         now = self.clock.now()
         sender = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]  # no address in a key
         count = self.store.count_hit(f"ack#{tenant.brand.id}#{sender}", now.strftime("%Y%m%d"),
                                      int(now.timestamp()) + 2 * 86400)
-        return count <= self.rules.acknowledgements_per_sender_per_day
+        return count <= allowance
 
     def _store_attachments(self, case_no: str, parsed: ParsedMail, inbound_id: str, message_id: str,
                            at: datetime) -> list[StoredAttachment]:

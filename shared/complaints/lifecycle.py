@@ -669,52 +669,74 @@ class Lifecycle:
     def _start_execution(self, ctx: Ctx, point: str) -> None:
         name = ctx.case.execution or ctx.case.case_no
         try:
-            self.workflow.start(name, {"case_no": ctx.case.case_no, "resume": point})
+            self.workflow.start(name, {"case_no": ctx.case.case_no, "entry": point})
         except Exception as exc:
             self.needs_attention(ctx.case.case_no, type(exc).__name__, f"could not start execution {name}")
             raise TransientError(f"{ctx.case.case_no}: execution {name} not started") from exc
 
     # ----- workflow: close, survey, attention ---------------------------------------------------
+    def _done_before(self, case_no: str, event_type: str, undone_by: tuple[str, ...]) -> bool:
+        """A retried task whose state change was saved already: did the earlier attempt also
+        finish its mail and timeline event (the event is written last)? Read only on retries."""
+        last = next((e.type for e in reversed(self.store.events(case_no))
+                     if e.type == event_type or e.type in undone_by), None)
+        return last == event_type
+
     def close(self, case_no: str) -> dict[str, Any]:
         now = self.clock.now()
 
+        first = True
+
         def change(ctx: Ctx) -> None:
-            if ctx.case.phase != "closed":
+            nonlocal first
+            first = ctx.case.phase != "closed"
+            if first:
                 ctx.case.phase = "closed"
                 ctx.case.closed_at = now
                 ctx.case.step_timer = None
                 ctx.case.assignee = None
         ctx = self.mutate(case_no, change)
-        to = self.customer_recipient(ctx)
-        if to is not None:
-            self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="case_closed", to=to,
-                               links=MailLinks().add("status", self.status_link(ctx)))
-        self.event(ctx.case, "closed", "system", "Plan carried out; case closed")
-        survey_at = ctx.cal.add(now, ctx.policy.survey.delay)
+        if first or not self._done_before(case_no, "closed", undone_by=("reopened", "follow_up_opened")):
+            to = self.customer_recipient(ctx)
+            if to is not None:
+                self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="case_closed", to=to,
+                                   links=MailLinks().add("status", self.status_link(ctx)))
+            self.event(ctx.case, "closed", "system", "Plan carried out; case closed")
+        survey_at = ctx.cal.add(ctx.case.closed_at or now, ctx.policy.survey.delay)
         return {"seconds": seconds_until(survey_at, now)}
 
     def survey_unrated(self, case_no: str) -> dict[str, Any]:
+        first = True
+
         def change(ctx: Ctx) -> None:
+            nonlocal first
+            first = not (ctx.case.phase == "closed" and ctx.case.survey is not None and ctx.case.survey.unrated)
             ctx.case.survey = (ctx.case.survey or Survey()).model_copy(update={"unrated": True})
             ctx.case.phase = "closed"
             ctx.case.step_timer = None
             ctx.case.assignee = None
         ctx = self.mutate(case_no, change)
-        self.event(ctx.case, "survey_unrated", "system",
-                   "No survey answer after a reminder: closed without a rating (not counted in averages)")
+        if first or not self._done_before(case_no, "survey_unrated", undone_by=("reopened", "follow_up_opened")):
+            self.event(ctx.case, "survey_unrated", "system",
+                       "No survey answer after a reminder: closed without a rating (not counted in averages)")
         return {}
 
     def needs_attention(self, case_no: str, error: str, cause: str) -> dict[str, Any]:
         failed_step = "first_contact"
 
+        first = True
+
         def change(ctx: Ctx) -> None:
-            nonlocal failed_step
+            nonlocal failed_step, first
             failed_step = ctx.case.phase
-            if ctx.case.phase != "needs_attention":
+            first = ctx.case.phase != "needs_attention"
+            if first:
                 ctx.case.attention_step = _resume_point(ctx.case)
             ctx.case.phase = "needs_attention"
             ctx.case.attention_reason = f"{error}: {cause[:300]}"
         ctx = self.mutate(case_no, change)
+        if not first and self._done_before(case_no, "needs_attention", undone_by=("resumed",)):
+            return {}  # a retry of this task: the brand CR center has its alert already
         person = self.staff(ctx, "brand_cr")
         self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="needs_attention",
                            to=self.staff_recipient(ctx, person), failed_step=failed_step, error=error)

@@ -61,5 +61,7 @@ class LinkService:
         mac = hmac.new(self._secret, f"{link.link_hash}:{link.form_secret}".encode(), hashlib.sha256)
         return mac.hexdigest()
 
-    def form_token_valid(self, link: Link, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.form_token(link), token or "")
+    def form_token_valid(self, link: Link, token: object) -> bool:
+        # Bytes: compare_digest refuses a str with non-ASCII characters (a hostile form's).
+        return isinstance(token, str) and bool(token) and hmac.compare_digest(
+            self.form_token(link).encode(), token.encode("utf-8", "surrogatepass"))

@@ -33,6 +33,7 @@ STEP_NAMES: dict[str, tuple[str, str]] = {
     "carry_out": ("方案执行", "carrying out the plan"),
     "survey": ("满意度回访", "satisfaction survey"),
     "extension_consent": ("同意延期", "an extension of the deadline"),
+    "accountability": ("责任追究", "accountability"),  # a console link, not a step: the button of its mails
 }
 
 PHASE_NAMES: dict[str, tuple[str, str]] = {

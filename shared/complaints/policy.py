@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .models import Category, Measure
+
 Role = Literal["cs_head", "service_manager", "general_manager", "regional_manager", "brand_cr"]
 
 
@@ -88,6 +90,39 @@ class SurveyPolicy(_Strict):
         return self.grades[grade]
 
 
+class AccountabilityRule(_Strict):
+    """One line of a dealer's own schedule (policy.md §9): for complaints of this category
+    (None: any) with this responsibility, the measure and fine proposed by default."""
+
+    category: Category | None = None
+    responsibility: Literal["employee", "management", "system"]
+    measure: Measure
+    fine: Decimal = Field(default=Decimal(0), ge=0)
+
+
+class AccountabilityPolicy(_Strict):
+    due_days: dict[Literal["employee", "management", "system"], int]  # calendar days after it is recorded
+    schedule: list[AccountabilityRule] = Field(default_factory=list)
+
+    def proposal(self, category: str, responsibility: str) -> AccountabilityRule | None:
+        """The schedule's line for this category, else its line for any category."""
+        lines = [r for r in self.schedule if r.responsibility == responsibility]
+        return next((r for r in lines if r.category == category), None) or \
+            next((r for r in lines if r.category is None), None)
+
+
+class KpiPolicy(_Strict):
+    """The report's yardsticks (policy.md §10)."""
+
+    target_average: int  # the satisfaction average the brand aims at
+    at_risk_within: Duration  # an open deadline this close, or already passed: the case is at risk of breach
+
+
+class IntakePolicy(_Strict):
+    acknowledgements_per_sender_per_day: int = Field(ge=1)  # more would feed a mail loop or a flood
+    reopen_within_days: int = Field(ge=0)  # a reply to a closed case re-opens it; later: a new, linked case
+
+
 class Policy(_Strict):
     deadlines: Deadlines
     warning_fraction: float = Field(gt=0, lt=1)
@@ -98,7 +133,10 @@ class Policy(_Strict):
     customer_reply: CustomerReplyPolicy
     survey: SurveyPolicy
     repeat_window_days: int
+    intake: IntakePolicy
     status_link_valid_days: int
+    kpis: KpiPolicy
+    accountability: AccountabilityPolicy
 
 
 def default_policy_document() -> dict[str, Any]:

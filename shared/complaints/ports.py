@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
+from .kpis import KpiChanges, OpenEntry, OpinionEntry
+from .library import LibraryEntry
 from .models import Case, HumanTask, Link, MailMessage, TimelineEvent
 from .tenant import Tenant, Vehicle
+from .views import Viewer
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,25 @@ class InboundRecord:
     case_no: str | None = None
     raw_key: str | None = None
     detail: str | None = None
+    # When the latest attempt claimed the mail: an attempt runs at most the function's
+    # timeout, so a claim older than that belongs to an attempt that died.
+    claimed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """A received mail as SES handed it over (the receipt event, not the body), listed
+    under its day by the intake's first write: the reconciler's list of mails to account
+    for. SES names raw mail by message id only, so the bucket has no day to list by."""
+
+    ses_message_id: str
+    raw_key: str
+    received_at: datetime
+    recipients: list[str]
+    verdicts: dict[str, str]  # spam, virus, spf, dkim, dmarc
+    envelope_from: str | None = None
+    status: str = "received"  # received (not yet accounted for) | done | held
+    attempts: int = 0  # re-drives by the reconciler that failed
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,27 @@ class CaseStore(Protocol):
     def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
                         since: datetime, phone: str | None = None) -> list[Case]: ...
 
+    # scoped reads: what staff see goes through these, never through get_case/list_cases
+    def case_for(self, viewer: Viewer, case_no: str) -> Case:
+        """The case if the viewer may see it; otherwise ``CaseNotFoundError``, as if it did not exist."""
+        ...
+
+    def cases_for(self, viewer: Viewer, *, dealer: str | None = None, phase: str | None = None,
+                  limit: int = 200) -> list[Case]:
+        """The viewer's cases, newest first: one index query per dealer partition in scope
+        (the brand's index for brand staff); at most ``limit`` per partition and in all."""
+        ...
+
+    # the case library (policy.md §11): one anonymised entry per closed case
+    def put_library_entry(self, entry: LibraryEntry) -> None:
+        """Create or replace the case's entry (its key moves if category or root cause change)."""
+        ...
+
+    def library_entries(self, brand_id: str, *, category: str | None = None, root_cause: str | None = None,
+                        limit: int = 500) -> list[LibraryEntry]:
+        """The brand's entries, newest closed first, by key prefix (category, then root cause)."""
+        ...
+
     # timeline and messages
     def add_event(self, event: TimelineEvent) -> None: ...
     def events(self, case_no: str) -> list[TimelineEvent]: ...
@@ -115,6 +159,26 @@ class CaseStore(Protocol):
     def claim_inbound(self, ses_message_id: str, raw_key: str, at: datetime) -> InboundRecord | None: ...
     def finish_inbound(self, record: InboundRecord) -> None: ...
     def claim_message_id(self, brand_id: str, message_id: str, ses_message_id: str) -> str | None: ...
+    def inbound_record(self, ses_message_id: str) -> InboundRecord | None: ...
+
+    # reliability (docs/reliability.md): received mail by day, outgoing mail waiting to be re-sent
+    def note_received(self, mail: ReceivedMail) -> None:
+        """List a received mail under its day (a redelivery changes nothing)."""
+        ...
+
+    def received_on(self, day: date, *, limit: int = 100) -> list[ReceivedMail]:
+        """The day's received mails not yet accounted for (status ``received``), oldest first."""
+        ...
+
+    def settle_received(self, mail: ReceivedMail) -> None:
+        """Write a listed mail's status and attempts."""
+        ...
+
+    def defer_mail(self, pending: PendingMail) -> None: ...
+    def pending_mails(self, *, limit: int = 100) -> list[PendingMail]: ...
+    def settle_mail(self, pending: PendingMail, *, sent: bool) -> None:
+        """Sent: forget it. Not sent: keep it with its attempts and error."""
+        ...
 
     # rate limits
     def count_hit(self, key: str, window: str, expires_at: int) -> int:
@@ -143,6 +207,21 @@ class CaseStore(Protocol):
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
                              open_only: bool = True) -> list[AccountabilityTask]:
         """The brand's tasks, earliest due first (``due_before``: due strictly before it)."""
+        ...
+
+    # KPI aggregates (kpis.py): create_case and save_case keep them; reports read them
+    def kpi_record_members(self, changes: KpiChanges) -> None: ...
+    def kpi_apply(self, changes: KpiChanges) -> None: ...
+    def kpi_adjust(self, brand_id: str, month: str, scope: str, delta: dict[str, Decimal]) -> None: ...
+    def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, dict[str, Decimal]]: ...
+    def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",
+                     limit: int | None = None) -> list[OpinionEntry]: ...
+    def kpi_open(self, brand_id: str, due_before: datetime | None = None) -> list[OpenEntry]: ...
+    def kpi_members(self, brand_id: str, month: str) -> list[str]: ...
+    def report_mailed(self, brand_id: str, month: str, scope: str) -> bool: ...
+    def mark_report_mailed(self, brand_id: str, month: str, scope: str, at: datetime) -> None: ...
+    def cases_received(self, brand_id: str, start: datetime, end: datetime) -> Iterator[Case]:
+        """The brand's cases received in [start, end), oldest first (repairs and checks, not reports)."""
         ...
 
 
@@ -176,6 +255,18 @@ class OutgoingMail:
     case_no: str | None = None
     links: list[dict[str, str]] = field(default_factory=list)  # [{"step", "url"}]: for the local outbox
     sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PendingMail:
+    """An outgoing mail the mail service refused after our retries: kept, and shown on the
+    case's timeline, until the reconciler has sent it."""
+
+    pending_id: str  # <failed at>#<message id hash>: unique, sorts by failure
+    mail: OutgoingMail
+    failed_at: datetime
+    error: str  # the mail service's error code
+    attempts: int = 1
 
 
 class Mailer(Protocol):

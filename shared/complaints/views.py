@@ -1,12 +1,65 @@
-"""The case as JSON for staff and scripts (architecture.md, "Local interface")."""
+"""What staff see: who may read which cases (the ``Viewer`` every scoped read of the store
+takes), the case as JSON (architecture.md, "Local interface"), how close each case is to
+breaching its deadline, and the console's filtered list and its CSV export."""
 
 from __future__ import annotations
 
-from typing import Any
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from .clock import iso
-from .models import Case, TimelineEvent
-from .tenant import Staff, Tenant
+from .deadlines import step_schedule
+from .models import Case, Category, Phase, Severity, TimelineEvent
+from .policy import Role
+from .tenant import TRIAGE, Staff, Tenant
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads, and the part of the tenant they may read (policy.md §1): brand staff the
+    whole brand, a regional manager the dealers of the region, dealer staff their dealer.
+    The store's scoped reads (``CaseStore.case_for``/``cases_for``) take one: the staff API
+    has no other way to read a case."""
+
+    brand: str
+    email: str
+    role: Role
+    dealers: frozenset[str] | None  # None: the whole brand, its triage queue included
+
+    @classmethod
+    def of(cls, member: Staff, tenant: Tenant) -> Viewer:
+        dealers: frozenset[str] | None
+        if member.role == "brand_cr":
+            dealers = None
+        elif member.role == "regional_manager":
+            dealers = frozenset(d.code for d in tenant.dealers if member.region and d.region == member.region)
+        else:
+            dealers = frozenset({member.dealer}) if member.dealer else frozenset()
+        return cls(tenant.brand.id, member.email.lower(), member.role, dealers)
+
+    @property
+    def whole_brand(self) -> bool:
+        return self.dealers is None
+
+    def sees_dealer(self, dealer: str | None) -> bool:
+        return self.dealers is None or (dealer is not None and dealer in self.dealers)
+
+    def sees(self, case: Case) -> bool:
+        return case.brand == self.brand and self.sees_dealer(case.dealer)
+
+    def partitions(self, dealer: str | None = None) -> list[str] | None:
+        """The dealer partitions a list reads (``TRIAGE`` is the brand's queue); None: the
+        brand's own index. A dealer outside the scope reads nothing."""
+        if self.dealers is None:
+            return None if dealer is None else [dealer]
+        if dealer is None:
+            return sorted(self.dealers)
+        return [dealer] if dealer in self.dealers else []
 
 
 def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
@@ -53,16 +106,137 @@ def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
                    "comment": case.survey.comment if case.survey else None,
                    "unrated": case.survey.unrated if case.survey else False,
                    "opinion": case.survey.opinion if case.survey else False},
+        "accountability": case.accountability.model_dump(mode="json") if case.accountability else None,
         "attention_reason": case.attention_reason,
+        "attention_step": case.attention_step,
+        "execution": case.execution,
     }
 
 
-def can_see(member: Staff, tenant: Tenant, case: Case) -> bool:
-    """Brand staff see every case of the brand, regional managers their region, dealer staff their dealer."""
-    if case.brand != tenant.brand.id:
-        return False
-    if member.role == "brand_cr":
-        return True
-    if member.role == "regional_manager":
-        return case.region is not None and case.region == member.region
-    return case.dealer is not None and case.dealer == member.dealer
+# ----- deadline risk --------------------------------------------------------------------------------
+SlaState = Literal["at_risk", "breached", "on_track", "customer", "none"]
+SLA_ORDER: dict[str, int] = {"at_risk": 0, "breached": 1, "on_track": 2, "customer": 3, "none": 4}
+
+
+@dataclass(frozen=True)
+class Sla:
+    """Where a case stands against its next deadline: ``at_risk`` once the policy's warning
+    fraction of the time is used up, ``breached`` past it, ``customer`` while the case
+    waits on the customer, ``none`` when no deadline runs (closed, parked)."""
+
+    state: SlaState
+    deadline: str | None = None  # the milestone (or step) the deadline belongs to
+    due_at: datetime | None = None
+
+
+_STAFF_STEPS_WITHOUT_MILESTONE = ("approval", "carry_out")
+
+
+def sla(case: Case, tenant: Tenant, now: datetime) -> Sla:
+    if case.phase in ("closed", "needs_attention", "survey"):
+        return Sla("none")
+    policy = tenant.policy_for(case.dealer)
+    open_milestones = [m for m in case.milestones if m.cycle == case.cycle and m.met_at is None]
+    timer = case.step_timer
+    if open_milestones:
+        m = min(open_milestones, key=lambda m: m.due_at)
+        # A milestone runs from receipt, or (follow-ups) from the survey answer that re-opened the case.
+        start = case.received_at if case.cycle == 1 else (
+            case.survey.answered_at if case.survey and case.survey.answered_at else case.received_at)
+        name, due = m.name, m.due_at
+        warn_at: datetime | None = start + (due - start) * policy.warning_fraction
+        breached = m.breached or now >= due
+    elif timer is not None and timer.step in _STAFF_STEPS_WITHOUT_MILESTONE:
+        schedule = step_schedule(case, timer.step, timer.opened_at, policy, tenant.calendar_for(case.dealer))
+        name, due, warn_at, breached = timer.step, schedule.due_at, schedule.warn_at, now >= schedule.due_at
+    elif timer is not None:
+        return Sla("customer", timer.step)
+    else:
+        return Sla("none")
+    if breached:
+        return Sla("breached", name, due)
+    if warn_at is not None and now >= warn_at:
+        return Sla("at_risk", name, due)
+    return Sla("on_track", name, due)
+
+
+# ----- the console's list ---------------------------------------------------------------------------
+class CaseFilters(BaseModel):
+    """The console's filters (query parameters); empty means any."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    dealer: str | None = None
+    phase: Phase | Literal["open"] | None = None  # open: anything not closed
+    category: Category | None = None
+    severity: Severity | None = None
+    sla: Literal["at_risk", "breached", "on_track", "customer", "none"] | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def query(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v}
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case: Case
+    sla: Sla
+
+
+def case_rows(cases: list[Case], tenant: Tenant, filters: CaseFilters, now: datetime) -> list[CaseRow]:
+    """The cases a scoped read returned, filtered, about-to-breach first (nearest due first),
+    then breached, on track, waiting on the customer, and the rest newest first."""
+    rows = []
+    for case in cases:
+        if filters.phase == "open" and case.phase == "closed":
+            continue
+        if filters.category and case.classification.category != filters.category:
+            continue
+        if filters.severity and case.classification.severity != filters.severity:
+            continue
+        row = CaseRow(case, sla(case, tenant, now))
+        if filters.sla and row.sla.state != filters.sla:
+            continue
+        rows.append(row)
+    rows.sort(key=lambda r: -r.case.received_at.timestamp())
+    rows.sort(key=lambda r: (SLA_ORDER[r.sla.state], r.sla.due_at.timestamp() if r.sla.due_at else 0))
+    return rows
+
+
+def store_phase(filters: CaseFilters) -> str | None:
+    """The phase the store's query can narrow to (``open`` is filtered afterwards)."""
+    return filters.phase if filters.phase and filters.phase != "open" else None
+
+
+def store_dealer(filters: CaseFilters) -> str | None:
+    return filters.dealer if filters.dealer else None
+
+
+EXPORT_COLUMNS = ("case_no", "received_at", "dealer", "region", "channel", "level", "phase", "category", "severity",
+                  "safety", "media_or_regulator", "deadline_state", "next_deadline", "next_due_at", "assignee",
+                  "subject")
+
+
+def export_csv(rows: list[CaseRow]) -> str:
+    """The filtered list as CSV, for a spreadsheet. No customer contact data (name, e-mail,
+    phone, vehicle): the case number leads back to them for whoever may see the case."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        c = row.case
+        writer.writerow([_cell(v) for v in (
+            c.case_no, iso(c.received_at), c.dealer or TRIAGE, c.region or "", c.channel, c.level, c.phase,
+            c.classification.category, c.classification.severity, c.classification.safety,
+            c.classification.media_or_regulator, row.sla.state, row.sla.deadline or "",
+            iso(row.sla.due_at) if row.sla.due_at else "", c.assignee or "", c.subject)])
+    return out.getvalue()
+
+
+def _cell(value: object) -> str:
+    """A spreadsheet must not run a cell as a formula (CSV injection)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -23,6 +23,21 @@ class Settings(BaseSettings):
     link_secret: str | None = Field(default=None, min_length=32)
     dynamodb_endpoint: str | None = None
     link_requests_per_minute: int = 30  # per link: a person needs a few; more is a script
+    # Reliability (docs/reliability.md): how hard the system tries, not policy.
+    mail_send_attempts: int = 3  # sends of one mail, with jittered exponential backoff, before it waits for the reconciler
+    mail_retry_base_s: float = 0.2  # backoff before the 2nd send: a random wait up to this, doubling, capped below
+    mail_retry_cap_s: float = 2.0
+    # A received mail whose latest attempt claimed it this long ago (or that none claimed) and
+    # that is not done is re-driven: far beyond the intake's timeout and Lambda's retries of a
+    # failed event (after 1 and 3 minutes).
+    reconcile_grace_minutes: int = 15
+    reconcile_lookback_days: int = 3  # days of received mail the reconciler accounts for
+    reconcile_max_attempts: int = 5  # failed re-drives of one mail before it is held for staff
+    reconcile_batch: int = 200  # mails (and pending sends) per run: a run stays far inside its timeout
+    # The console's sign-in in AWS (shared/runtime/sessions.py): the user pool domain of Cognito's
+    # hosted UI (https://<prefix>.auth.<region>.amazoncognito.com) and the console's app client.
+    staff_sign_in_url: str = ""
+    staff_client_id: str = ""
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ domain. The local runtime swaps the clock and the mailer through ``configure``."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from shared.complaints.actions import LinkActions
@@ -13,8 +14,11 @@ from shared.complaints.intake import Intake
 from shared.complaints.lifecycle import Lifecycle
 from shared.complaints.links import LinkService
 from shared.complaints.notifications import Notifier
+from shared.complaints.outbound import ReliableMailer, RetryRules
 from shared.complaints.ports import BlobStore, CaseStore, Mailer, Workflow
+from shared.complaints.reconcile import Reconciler, ReconcileRules
 
+from .sessions import CognitoSessions, StaffSessions
 from .settings import settings
 
 
@@ -33,6 +37,7 @@ class Services:
 
 _overrides: dict[str, Any] = {}
 _services: Services | None = None
+_sessions: StaffSessions | None = None
 
 
 def configure(**overrides: Any) -> None:
@@ -40,6 +45,18 @@ def configure(**overrides: Any) -> None:
     global _services
     _overrides.update(overrides)
     _services = None
+
+
+def staff_sessions() -> StaffSessions:
+    """How the console signs staff in: Cognito in AWS; the local runtime configures its stand-in."""
+    global _sessions
+    configured: StaffSessions | None = _overrides.get("staff_sessions")
+    if configured is not None:
+        return configured
+    if _sessions is None:
+        s = settings()
+        _sessions = CognitoSessions(s.staff_sign_in_url, s.staff_client_id, s.region)
+    return _sessions
 
 
 def services() -> Services:
@@ -62,8 +79,23 @@ def _build() -> Services:
     if not s.link_secret:
         raise ConfigurationError("COMPLAINTS_LINK_SECRET is not set: links cannot be signed")
     links = LinkService(store, clock, s.link_secret, s.public_base_url, s.link_requests_per_minute)
+    # A mail the service refuses is retried, then kept for the reconciler: no step fails on it.
+    mailer = ReliableMailer(mailer, store, clock, RetryRules(s.mail_send_attempts, s.mail_retry_base_s,
+                                                             s.mail_retry_cap_s))
     notifier = Notifier(store, mailer, clock)
     lifecycle = Lifecycle(store, workflow, clock, links, notifier)
     actions = LinkActions(lifecycle, links)
-    intake = Intake(store, blobs, workflow, clock, lifecycle, decide_by_mail=actions.decide_by_mail)
+    intake = Intake(store, blobs, workflow, clock, lifecycle, decide_by_mail=actions.decide_by_mail,
+                    fallback_brand=s.brand_id)
     return Services(store, blobs, mailer, workflow, clock, links, lifecycle, intake, actions)
+
+
+def reconciler() -> Reconciler:
+    """The scheduled reconciler (``functions/reconciler``), on the services every handler uses."""
+    svc, s = services(), settings()
+    mailer = svc.mailer
+    if not isinstance(mailer, ReliableMailer):  # _build wraps every mailer
+        raise ConfigurationError("the reconciler re-sends through the ReliableMailer")
+    rules = ReconcileRules(timedelta(minutes=s.reconcile_grace_minutes), s.reconcile_lookback_days,
+                           s.reconcile_max_attempts, s.reconcile_batch)
+    return Reconciler(svc.store, svc.intake, mailer, svc.clock, rules)

@@ -1,45 +1,44 @@
 """EventBridge Scheduler from the catalog: a ``schedule`` on an entry is all it takes.
 
-The catalog schedules nothing yet (monthly reports and the intake reconciler are other
-issues), so this module builds the stack with one scheduled entry added for the test.
+Checked on the monthly reports' entry (``reports``: the 1st, 08:00 in Shanghai); every
+scheduled entry is built by the same code.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from infra import catalog
 from infra.app import build_app
-from infra.catalog import FunctionSpec, Schedule
 from infra.stack import ComplaintsStack
 from tests.infra.support import Synth, allowed_actions, as_list
 
-REPORTS = FunctionSpec(
-    name="monthly_reports",
-    handler="functions.workflow.handler.handler",  # any packaged handler: only the wiring is under test
-    description="Test-only: monthly KPI reports to each dealer and the brand",
-    schedule=Schedule("cron(0 8 1 * ? *)", timezone="Asia/Shanghai", payload=json.dumps({"report": "monthly"})),
-    sends_mail=True,
-)
+REPORTS = catalog.function("reports")
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth[ComplaintsStack]]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(catalog, "FUNCTIONS", (*catalog.FUNCTIONS, REPORTS))
-        outdir = tmp_path_factory.mktemp("cdk.out")
-        app, stack = build_app(context={"bundle": False}, outdir=str(outdir))
-        yield Synth.of(app, stack, outdir)
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app, stack = build_app(context={"bundle": False}, outdir=str(outdir))
+    yield Synth.of(app, stack, outdir)
+
+
+def reports_schedule(synth: Synth[ComplaintsStack]) -> dict[str, Any]:
+    schedules = synth.of_type("AWS::Scheduler::Schedule").values()
+    assert len(schedules) == sum(1 for spec in catalog.FUNCTIONS if spec.schedule), "one schedule per scheduled entry"
+    (schedule,) = [s for s in schedules if s["Properties"]["Name"].endswith(f"-{REPORTS.name}")]
+    return schedule
 
 
 def test_a_scheduled_entry_gets_its_schedule(synth: Synth[ComplaintsStack]) -> None:
     assert REPORTS.schedule is not None
     function_id = synth.function_ids()[REPORTS.name]
-    (schedule,) = synth.of_type("AWS::Scheduler::Schedule").values()
+    schedule = reports_schedule(synth)
     props = schedule["Properties"]
     assert props["Name"] == f"{synth.stack.stack_name}-{REPORTS.name}"
     assert props["ScheduleExpression"] == REPORTS.schedule.expression
@@ -48,7 +47,7 @@ def test_a_scheduled_entry_gets_its_schedule(synth: Synth[ComplaintsStack]) -> N
     assert props["State"] == "ENABLED"
     target = props["Target"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert json.loads(target["Input"]) == {"report": "monthly"}
+    assert json.loads(target["Input"]) == {"action": "monthly"}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
     assert target["DeadLetterConfig"] == {"Arn": synth.resolve(synth.stack.operations.failures.queue_arn)}
     (group,) = synth.of_type("AWS::Scheduler::ScheduleGroup").values()
@@ -56,9 +55,12 @@ def test_a_scheduled_entry_gets_its_schedule(synth: Synth[ComplaintsStack]) -> N
 
 
 def test_a_schedule_may_invoke_its_function_and_nothing_else(synth: Synth[ComplaintsStack]) -> None:
-    (schedule,) = synth.of_type("AWS::Scheduler::Schedule").values()
+    schedule = reports_schedule(synth)
     role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
-    assert role_id in schedule["DependsOn"], "the role's policy exists before the first run"
+    policies = [d for d in schedule["DependsOn"] if synth.resources[d]["Type"] == "AWS::IAM::Policy"]
+    assert [synth.resources[p]["Properties"]["Roles"] for p in policies] == [[{"Ref": role_id}]], \
+        "the role's policy exists before the first run"
+    assert role_id not in schedule["DependsOn"], "RoleArn references the role already (cfn-lint W3005)"
     (trust,) = synth.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}

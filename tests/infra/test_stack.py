@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, CfnElement, Stack
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
 from pynamodb.attributes import Attribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
@@ -306,7 +307,6 @@ def test_asynchronous_functions_end_in_the_failure_queue(synth: Synth[Complaints
         # Lambda checks the destination permission when the config is created.
         role_id = synth.role_of(function_id)
         assert role_id in config["DependsOn"]
-    assert not synth.of_type("AWS::Scheduler::Schedule"), "the catalog schedules nothing (yet)"
 
 
 def test_alarms_reach_the_encrypted_topic(synth: Synth[ComplaintsStack]) -> None:
@@ -439,8 +439,8 @@ def test_staff_pool_is_invitation_only_with_mfa_and_fixed_claims(synth: Synth[Co
     assert props["UsernameAttributes"] == ["email"]
     assert props["MfaConfiguration"] == "ON" and props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
     assert props["UserPoolTier"] == "PLUS" and props["UserPoolAddOns"] == {"AdvancedSecurityMode": "ENFORCED"}
-    (client,) = synth.of_type("AWS::Cognito::UserPoolClient").values()
-    client_props = client["Properties"]
+    clients = synth.of_type("AWS::Cognito::UserPoolClient")
+    client_props = clients[_logical_id(synth, synth.stack.staff.client)]["Properties"]
     assert client_props["GenerateSecret"] is False
     assert client_props["AllowedOAuthFlowsUserPoolClient"] is False  # no redirect URLs to abuse
     assert client_props["ExplicitAuthFlows"] == ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
@@ -449,10 +449,34 @@ def test_staff_pool_is_invitation_only_with_mfa_and_fixed_claims(synth: Synth[Co
     assert not {"email", "custom:brand"} & set(client_props["WriteAttributes"])
 
 
+def _logical_id(synth: Synth[ComplaintsStack], construct: Construct) -> str:
+    resource = construct.node.default_child
+    assert isinstance(resource, CfnElement)
+    return str(synth.resolve(resource.logical_id))
+
+
+def test_the_console_signs_in_through_the_hosted_ui_with_one_redirect(synth: Synth[ComplaintsStack]) -> None:
+    staff = synth.stack.staff
+    clients = synth.of_type("AWS::Cognito::UserPoolClient")
+    assert len(clients) == 2
+    console = clients[_logical_id(synth, staff.console_client)]["Properties"]
+    assert console["GenerateSecret"] is False and console["AllowedOAuthFlows"] == ["code"]  # with PKCE
+    assert console["AllowedOAuthFlowsUserPoolClient"] is True and console["SupportedIdentityProviders"] == ["COGNITO"]
+    assert "aws.cognito.signin.user.admin" in console["AllowedOAuthScopes"]  # GetUser reads the claims
+    [callback] = console["CallbackURLs"]
+    assert synth.resolve(callback)["Fn::Join"][1][-1] == "/console/callback"
+    assert not {"email", "custom:brand"} & set(console["WriteAttributes"])
+    (domain,) = synth.of_type("AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"]["UserPoolId"] == synth.resolve(staff.user_pool.user_pool_id)
+    staff_api = synth.resources[synth.function_ids()["staff_api"]]["Properties"]["Environment"]["Variables"]
+    assert staff_api["COMPLAINTS_STAFF_CLIENT_ID"] == synth.resolve(staff.console_client.user_pool_client_id)
+    assert "COMPLAINTS_STAFF_SIGN_IN_URL" in staff_api
+
+
 def test_outputs(synth: Synth[ComplaintsStack]) -> None:
     assert set(synth.outputs) >= {"TableName", "RawMailBucket", "StateMachineArn", "ApiUrl", "ReceiptRuleSetName",
                                  "StaffUserPoolId", "StaffAppClientId", "AlarmTopicArn",
-                                 "FailedInvocationsQueueUrl", "LinkSecretArn", "DashboardName"}
+                                 "FailedInvocationsQueueUrl", "LinkSecretArn", "DashboardName", "ConsoleUrl"}
 
 
 # ----- checkers --------------------------------------------------------------------------------------

@@ -62,6 +62,10 @@ def test_ses_verdicts_quarantine(manual_runtime: LocalRuntime, verdict: str, dis
     assert manual_runtime.outbox.all() == []
 
 
-def test_mail_for_no_tenant_is_quarantined(manual_runtime: LocalRuntime) -> None:
+def test_mail_for_no_tenant_is_held_for_the_default_brand(manual_runtime: LocalRuntime) -> None:
     result = deliver(manual_runtime, "p01_brake_failure_sh001.eml", recipients=["someone@elsewhere.example"])
-    assert result["disposition"] == "quarantine_malformed"
+    assert result["disposition"] == "quarantine_malformed" and result["case_no"] is None
+    held = services().store.list_held("aurora")
+    assert [(h.detail, h.recipients) for h in held] == [("no recipient belongs to a tenant",
+                                                        ["someone@elsewhere.example"])]
+    assert manual_runtime.outbox.all() == []  # nobody is answered

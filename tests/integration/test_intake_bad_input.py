@@ -348,7 +348,7 @@ def test_a_reply_within_30_days_of_closing_reopens_the_case_as_a_follow_up(h: Ha
     reopened = h.d.store.get_case(case.case_no)
     assert (reopened.phase, reopened.level, reopened.cycle, reopened.closed_at) == ("follow_up", "II", 2, None)
     assert reopened.execution == f"{case.case_no}.r2"
-    assert h.d.workflow.started[reopened.execution] == {"case_no": case.case_no, "resume": "follow_up"}
+    assert h.d.workflow.started[reopened.execution] == {"case_no": case.case_no, "entry": "follow_up"}
     assert any(m.name == "first_contact" and m.cycle == 2 for m in reopened.milestones)
     assert "re-opened as a Level-II follow-up" in h.summaries(case.case_no)
     assert any("客户来信" in m.subject for m in h.sent_to("cs.sh001@dealers.example"))  # its CS head hears of it

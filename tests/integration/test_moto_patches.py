@@ -132,3 +132,60 @@ def test_a_failed_persona_click_does_not_freeze_the_warp_clock(warp_runtime: Loc
     no = str(warp_runtime.deliver(raw, ["bj002@complaints.aurora-motors.example"])["case_no"])
     wait_until(finished(warp_runtime, no), 60)  # the first contact escalated, someone acted later
     assert people.clicks[0].status == 0 and "browser crashed" in str(people.clicks[0].outcome)
+
+
+def test_a_table_query_reads_its_partition_and_finds_what_a_walk_finds(manual_runtime: LocalRuntime) -> None:
+    from moto.dynamodb.models.table import Table
+
+    from shared.adapters.dynamodb import Item
+
+    for pk in ("CASE#A", "CASE#B"):
+        for n in range(5):
+            Item(pk, f"EVT#{n}", gsi2pk="BRAND#x", gsi2sk=f"{pk}#{n}").save()
+    walked: list[int] = []
+    original = Table.all_items
+
+    def counting(self: Any) -> Any:
+        items = original(self)
+        walked.append(len(items))
+        return items
+
+    Table.all_items = counting  # type: ignore[method-assign]
+    try:
+        found = [i.sk for i in Item.query("CASE#A", Item.sk >= "EVT#2", scan_index_forward=False)]
+        indexed = [i.gsi2sk for i in Item.by_brand.query("BRAND#x")]
+    finally:
+        Table.all_items = original  # type: ignore[method-assign]
+    assert found == ["EVT#4", "EVT#3", "EVT#2"]
+    assert walked[0] == 5  # the partition, not the table
+    assert indexed == sorted(f"CASE#{p}#{n}" for p in "AB" for n in range(5))  # indexes still see every item
+
+
+def test_executions_share_one_parse_and_keep_their_own_retries(warp_runtime: LocalRuntime) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parses: list[int] = []
+    original = AmazonStateLanguageParser.parse
+
+    def counting(definition: str) -> Any:
+        parses.append(1)
+        return original(definition)
+
+    arn = _machine(warp_runtime, "retry-test", {"StartAt": "Call", "States": {
+        "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                 "Parameters": {"FunctionName": _fn(warp_runtime).replace("human_task", "workflow"),
+                                "Payload": {"action": "no-such-action"}},
+                 "Retry": [{"ErrorEquals": ["InvalidInputError"], "IntervalSeconds": 60, "MaxAttempts": 2}],
+                 "End": True}}})
+    AmazonStateLanguageParser.parse = staticmethod(counting)  # type: ignore[method-assign]
+    try:
+        executions = [_run(warp_runtime, arn, f"r{i}", {}) for i in range(3)]
+        for execution in executions:
+            wait_until(lambda ex=execution: _status(warp_runtime, ex)["status"] == "FAILED", 20)  # type: ignore[misc]
+    finally:
+        AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
+    assert len(parses) <= 1  # parsed once for all three (or before: the definition was cached)
+    sfn = boto3.client("stepfunctions", region_name=warp_runtime.region)
+    for execution in executions:
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        assert sum(e["type"] == "TaskFailed" for e in events) == 3, execution  # 1 + 2 retries each

@@ -396,3 +396,38 @@ def test_a_scanner_opening_links_changes_nothing() -> None:
         assert actions.show(link).status == 200
     after = (d.store.get_case(no), d.store.get_task(no, "first_contact-1"), d.store.get_link(link_hash(link)))
     assert before == after and d.workflow.completed == []
+
+
+def test_retried_close_unrated_and_attention_tasks_mail_and_record_once() -> None:
+    """A state machine retry of a task whose work was saved must not mail or record twice;
+    one whose earlier attempt died before mailing still mails."""
+    d, no = waiting_for_first_contact()
+
+    def events(kind: str) -> int:
+        return [e.type for e in d.store.events(no)].count(kind)
+
+    d.lifecycle.needs_attention(no, "KeyError", "defect")
+    d.lifecycle.needs_attention(no, "KeyError", "defect")  # a retry of the same task
+    alerts = [m for m in d.mailer.sent if "cr.center@aurora-motors.example" in m.to]
+    assert len(alerts) == 1 and events("needs_attention") == 1
+    d.lifecycle.resume(no, "cr.center@aurora-motors.example")
+    d.lifecycle.needs_attention(no, "KeyError", "again")  # parked again after a resume: a new alert
+    assert events("needs_attention") == 2
+
+    d2, no2 = waiting_for_first_contact()
+    before = len(d2.mailer.sent)
+    d2.lifecycle.close(no2)
+    assert len(d2.mailer.sent) == before + 1 and d2.mailer.sent[-1].to == ["liu.wei@mail.example"]
+    d2.lifecycle.close(no2)
+    assert len(d2.mailer.sent) == before + 1 and [e.type for e in d2.store.events(no2)].count("closed") == 1
+    sent = len(d2.mailer.sent)
+    d2.lifecycle.survey_unrated(no2)
+    d2.lifecycle.survey_unrated(no2)
+    assert [e.type for e in d2.store.events(no2)].count("survey_unrated") == 1 and len(d2.mailer.sent) == sent
+
+    # An attempt that saved "closed" but died before its mail: the retry still mails and records.
+    d3, no3 = waiting_for_first_contact()
+    d3.lifecycle.mutate(no3, lambda c: setattr(c.case, "phase", "closed") or setattr(c.case, "closed_at", T0))
+    before = len(d3.mailer.sent)
+    d3.lifecycle.close(no3)
+    assert len(d3.mailer.sent) == before + 1 and [e.type for e in d3.store.events(no3)].count("closed") == 1

@@ -1,0 +1,130 @@
+"""KPI reports (policy.md §10, ``shared/complaints/reports.py``):
+
+- ``GET /api/reports/{period}`` (HTTP API, the staff JWT): a report for the caller, as HTML with
+  charts, CSV or JSON. ``period`` is ``2026-11``, ``2026-Q4`` or ``2026``; ``?dealer=``, ``?region=``
+  or ``?scope=brand`` choose the scope (default: the caller's own), ``?format=html|csv|json``.
+  Dealer staff get their dealer's, regional managers their region's and its dealers', the brand CR
+  center any: anything else is 403 (an unknown dealer or region 404).
+- ``{"action": "monthly"}`` (EventBridge Scheduler, the 1st of the month): mail last month's
+  reports to the brand CR center, each regional manager and each dealer's staff; ``"month"``
+  overrides the month.
+- ``{"action": "rebuild", "months": ["2026-11", "2026-Q4"], "open": true}`` (by hand, docs/decisions.md
+  "KPI aggregates"): recompute months of aggregates from their cases and correct them; ``open``
+  also rebuilds the open-case entries from the cases received in the last ``open_days`` (400).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import (
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.staff_api.access import caller_from_claims
+from shared.complaints import kpis
+from shared.complaints.errors import InvalidInputError
+from shared.complaints.reports import (
+    RENDERERS,
+    Period,
+    ScopeNotFoundError,
+    build_report,
+    default_scope,
+    may_read,
+    scope_of,
+    send_monthly,
+)
+from shared.runtime.observability import logger, metrics, tracer
+from shared.runtime.settings import settings
+from shared.runtime.wiring import services
+
+app = APIGatewayHttpResolver()
+
+
+@app.get("/api/reports/<period>")
+def report(period: str) -> Response[str]:
+    authorizer = app.current_event.request_context.authorizer
+    caller = caller_from_claims((authorizer.jwt_claim if authorizer else None) or {})
+    if caller is None:
+        raise UnauthorizedError("not a member of this tenant's staff")
+    params = app.current_event.query_string_parameters or {}
+    fmt = params.get("format") or "html"
+    if fmt not in RENDERERS:
+        raise BadRequestError("format is html, csv or json")
+    try:
+        wanted = Period.parse(period)
+        if params.get("dealer") or params.get("region") or params.get("scope") == "brand":
+            scope = scope_of(caller.tenant, region=params.get("region"), dealer=params.get("dealer"))
+        else:
+            scope = default_scope(caller.member, caller.tenant)
+    except ScopeNotFoundError as exc:
+        raise NotFoundError(str(exc)) from exc
+    except InvalidInputError as exc:
+        raise BadRequestError(str(exc)) from exc
+    if not may_read(caller.viewer, caller.tenant, scope):
+        raise ForbiddenError("this report is outside what you may see")
+    s = services()
+    made = build_report(s.store, s.store, caller.tenant, scope, wanted, s.clock.now(),
+                        language=params.get("lang") if params.get("lang") in ("zh", "en") else None)
+    render, content_type = RENDERERS[fmt]
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if fmt == "csv":
+        name = f"report-{wanted.key}-{scope.dealer or scope.region or caller.tenant.brand.id}.csv"
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    logger.info("report", extra={"period": wanted.key, "scope": scope.key, "format": fmt})
+    return Response(200, content_type, render(made), headers)
+
+
+def monthly(event: dict[str, Any]) -> dict[str, Any]:
+    s = services()
+    tenant = s.store.get_tenant(str(event.get("brand") or settings().brand_id))
+    now = s.clock.now()
+    month = Period.parse(str(event["month"])) if event.get("month") else \
+        Period.month_before(now, tenant.brand.timezone)
+    result = send_monthly(s.store, s.store, s.mailer, tenant, month, now)
+    metrics.add_metric(name="ReportsMailed", unit="Count", value=len(result.sent))
+    logger.info("monthly reports", extra={"month": result.month, "sent": len(result.sent),
+                                          "skipped": len(result.skipped)})
+    return {"month": result.month, "sent": result.sent, "skipped": result.skipped}
+
+
+def rebuild(event: dict[str, Any]) -> dict[str, Any]:
+    s = services()
+    brand = str(event.get("brand") or settings().brand_id)
+    months = [m for text in event.get("months") or [event["month"]] for m in Period.parse(str(text)).months]
+    done = []
+    for month in months:
+        result = kpis.rebuild_month(s.store, brand, month)
+        done.append({"month": result.month, "cases": result.cases, "consistent": result.consistent,
+                     "corrected": {scope: {m: str(v) for m, v in delta.items()} for scope, delta in result.corrected.items()},
+                     "opinions_put": result.opinions_put, "opinions_deleted": result.opinions_deleted})
+    out: dict[str, Any] = {"brand": brand, "months": done}
+    if event.get("open"):
+        now = s.clock.now()
+        cases = s.store.cases_received(brand, now - timedelta(days=int(event.get("open_days") or 400)), now)
+        written, removed = kpis.rebuild_open(s.store, cases, s.store.get_tenant(brand))
+        out["open"] = {"written": written, "removed": removed}
+    logger.info("kpi rebuild", extra={"brand": brand, "months": [d["month"] for d in done],
+                                      "consistent": all(d["consistent"] for d in done)})
+    return out
+
+
+ACTIONS = {"monthly": monthly, "rebuild": rebuild}
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "requestContext" in event:  # the HTTP API
+        return app.resolve(event, context)
+    action = ACTIONS.get(str(event.get("action")))
+    if action is None:
+        raise InvalidInputError(f"unknown reports action {event.get('action')!r}")
+    return action(event)

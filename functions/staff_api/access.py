@@ -1,0 +1,166 @@
+"""Who is calling the staff API or the console, and what both do to a case on their behalf.
+
+The caller becomes a ``Viewer`` (views.py); every read of a case goes through the store's
+scoped methods with it (``case_for``, ``cases_for``), so another dealer's, region's or
+brand's case answers 404 exactly like a case that does not exist."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError, ServiceError
+from pydantic import BaseModel, ValidationError
+
+from shared.complaints import manual_intake
+from shared.complaints.accountability import AccountabilityForm, AccountabilityService, DoneForm, may_act
+from shared.complaints.casework import Casework, ClassificationCorrection, DealerAssignment
+from shared.complaints.errors import CaseNotFoundError, ConfigurationError, InvalidInputError, InvalidTransitionError
+from shared.complaints.intake import IntakeResult
+from shared.complaints.models import Case
+from shared.complaints.tenant import Staff, Tenant
+from shared.complaints.views import Viewer
+from shared.runtime.settings import settings
+from shared.runtime.wiring import services
+
+MAX_BODY = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Caller:
+    member: Staff
+    tenant: Tenant
+    viewer: Viewer
+
+
+def caller_from_claims(claims: dict[str, Any]) -> Caller | None:
+    """The staff member a verified token names (``email``, ``custom:brand``), if the brand has them."""
+    email = str(claims.get("email") or "")
+    brand = str(claims.get("custom:brand") or settings().brand_id)
+    try:
+        tenant = services().store.get_tenant(brand)
+    except ConfigurationError:
+        return None
+    member = tenant.staff_member(email) if email else None
+    if member is None:
+        return None
+    return Caller(member, tenant, Viewer.of(member, tenant))
+
+
+class FieldErrors(Exception):
+    """Fields that do not validate: 400 with what is wrong with each."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("invalid fields")
+        self.fields = fields
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    return {".".join(str(p) for p in e["loc"]) or "_": e["msg"].removeprefix("Value error, ") for e in exc.errors()}
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise FieldErrors(field_errors(exc)) from exc
+
+
+def body(router: BaseRouter) -> tuple[dict[str, Any], bool]:
+    """The request's fields, and whether they came from a browser form."""
+    event = router.current_event
+    try:
+        raw = event.decoded_body or ""
+    except UnicodeDecodeError as exc:  # API Gateway passes bytes that are not UTF-8 as base64
+        raise BadRequestError("the body must be UTF-8 text") from exc
+    if len(raw.encode("utf-8")) > MAX_BODY:
+        raise ServiceError(413, "body too large")
+    if "application/x-www-form-urlencoded" in (event.headers or {}).get("content-type", ""):
+        return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}, True
+    try:
+        data = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise BadRequestError("the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return data, False
+
+
+# ----- what staff do to a case (the API and the console alike) --------------------------------------
+def visible_case(caller: Caller, case_no: str) -> Case:
+    try:
+        return services().store.case_for(caller.viewer, case_no)
+    except CaseNotFoundError as exc:
+        raise NotFoundError(case_no) from exc  # not 403: nobody learns that another tenant's case exists
+
+
+def correct_classification(caller: Caller, case_no: str, data: dict[str, Any]) -> Case:
+    visible_case(caller, case_no)
+    correction = validated(ClassificationCorrection, data)
+    try:
+        return Casework(services().lifecycle).correct_classification(case_no, correction, caller.member.email)
+    except InvalidInputError as exc:
+        raise FieldErrors(exc.fields) from exc
+
+
+def assign_dealer(caller: Caller, case_no: str, data: dict[str, Any]) -> Case:
+    visible_case(caller, case_no)
+    if caller.member.role != "brand_cr":
+        raise ForbiddenError("only the brand's customer-relations center assigns dealers")
+    assignment = validated(DealerAssignment, data)
+    try:
+        return Casework(services().lifecycle).assign_dealer(case_no, assignment.dealer, caller.member.email)
+    except InvalidInputError as exc:
+        raise FieldErrors(exc.fields) from exc
+    except InvalidTransitionError as exc:
+        raise ServiceError(409, str(exc)) from exc
+
+
+def resume(caller: Caller, case_no: str) -> str:
+    """A case parked in needs_attention (alerted to the brand CR center) goes on: a new
+    execution re-enters the step it stood in. Brand CR only: it decided the case was fixed."""
+    visible_case(caller, case_no)
+    if caller.member.role != "brand_cr":
+        raise ForbiddenError("only the brand's customer-relations center resumes a parked case")
+    try:
+        return services().lifecycle.resume(case_no, caller.member.email)
+    except InvalidTransitionError as exc:
+        raise ServiceError(409, str(exc)) from exc
+
+
+def accountability_service() -> AccountabilityService:
+    return AccountabilityService(services().lifecycle, settings().public_base_url)
+
+
+def record_accountability(caller: Caller, case_no: str, data: dict[str, Any]) -> Case:
+    case = visible_case(caller, case_no)
+    if not may_act(caller.member, case):
+        raise ForbiddenError("the dealer's general manager or the brand's customer-relations center records this")
+    form = validated(AccountabilityForm, data)
+    try:
+        return accountability_service().record(case_no, form, caller.member)
+    except InvalidTransitionError as exc:
+        raise ServiceError(409, str(exc)) from exc
+
+
+def accountability_done(caller: Caller, case_no: str, data: dict[str, Any]) -> Case:
+    case = visible_case(caller, case_no)
+    if not may_act(caller.member, case):
+        raise ForbiddenError("the dealer's general manager or the brand's customer-relations center marks this")
+    form = validated(DoneForm, data)
+    try:
+        return accountability_service().done(case_no, caller.member, form)
+    except InvalidTransitionError as exc:
+        raise ServiceError(409, str(exc)) from exc
+
+
+def register_complaint(caller: Caller, data: dict[str, Any]) -> IntakeResult:
+    entered = validated(manual_intake.ManualComplaint, data)
+    try:
+        return manual_intake.register(services().intake, caller.tenant, entered, caller.member)
+    except InvalidInputError as exc:
+        raise FieldErrors(exc.fields) from exc

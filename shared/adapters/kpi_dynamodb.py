@@ -1,0 +1,272 @@
+"""The KPI tables on DynamoDB (``shared/complaints/kpis.py``), mixed into ``DynamoCaseStore``.
+
+Key layout (pk / sk), in the one table whose schema ``dynamodb.py`` documents:
+    AGG#<brand>#<YYYY-MM>   S#<scope>                  the month's counts for one scope: one number
+                                                       attribute per metric, changed only by ADD
+    AGG#<brand>#<YYYY-MM>   O#<region>#<dealer>#<no>   a customer opinion (the comment only)
+    AGG#<brand>#<YYYY-MM>   M#<scope>                  the monthly report of that scope was mailed
+    OPEN#<brand>            <next due>#<case_no>       an open case's next deadline (at risk of breach)
+    MEMBERS#<brand>#<YYYY-MM> <case_no>                the case contributes to the month (for rebuild_month); a
+                                                       partition of its own: a report's key range never meets them
+Scopes: ``brand``, ``region#<r>``, ``dealer#<r>#<d>``: one Query with a key prefix reads a brand's,
+a region's or a dealer's aggregates of a month, whatever the number of cases.
+
+A case write: members (months the case newly contributes to) first, then the case with
+``ReturnValues=ALL_OLD`` (the previous document, at no read cost), then the difference between the
+facts of the two documents: ADDs on the aggregates, puts and deletes of entries. The months a case
+contributed to before are known before the write from the document ``get_case`` returned for the
+same version (kept here briefly), else every month of the new facts is recorded (idempotent).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.expressions.operand import Path
+
+from shared.complaints import kpis
+from shared.complaints.clock import iso
+from shared.complaints.kpis import CaseFacts, Counts, KpiChanges, OpenEntry, OpinionEntry
+from shared.complaints.models import Case
+from shared.complaints.tenant import Tenant
+
+if TYPE_CHECKING:
+    from shared.adapters.dynamodb import Item
+
+_KEYS = ("pk", "sk")
+_DOCS_KEPT = 512  # documents read by get_case, by (case_no, version): enough for the invocations in flight
+_TENANT_TTL_S = 300.0
+_ADDS = 25  # ADD clauses per UpdateItem (moto parses long expressions in time that grows faster than their length)
+
+
+def _item() -> type[Item]:
+    from shared.adapters.dynamodb import Item  # dynamodb.py mixes this module in: imported when first used
+
+    return Item
+
+
+def _agg(brand: str, month: str) -> str:
+    return f"AGG#{brand}#{month}"
+
+
+def _open(brand: str) -> str:
+    return f"OPEN#{brand}"
+
+
+def _members(brand: str, month: str) -> str:
+    return f"MEMBERS#{brand}#{month}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A case about to be written: its new facts, and the previous facts if they are known already."""
+
+    new: CaseFacts
+    old_doc: str | None
+    old: CaseFacts | None
+
+
+class DynamoKpiTables:
+    """The ``CaseStore`` KPI methods; ``DynamoCaseStore`` calls ``_kpi_prepare`` / ``_kpi_put_case`` /
+    ``_kpi_finish`` around every case write and ``_kpi_seen`` on every case read."""
+
+    # provided by DynamoCaseStore
+    def get_tenant(self, brand_id: str) -> Tenant:
+        raise NotImplementedError
+
+    # ----- around case writes --------------------------------------------------------------------
+    def _kpi_state(self) -> tuple[threading.Lock, OrderedDict[tuple[str, int], str], dict[str, tuple[float, Tenant]]]:
+        state = self.__dict__.get("_kpi")
+        if state is None:
+            state = self.__dict__.setdefault("_kpi", (threading.Lock(), OrderedDict(), {}))
+        return state
+
+    def _kpi_tenant(self, brand: str) -> Tenant:
+        """The tenant (its time zone, its staff for anonymising opinions), read at most every few minutes."""
+        lock, _, tenants = self._kpi_state()
+        with lock:
+            cached = tenants.get(brand)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        tenant = self.get_tenant(brand)
+        with lock:
+            tenants[brand] = (time.monotonic() + _TENANT_TTL_S, tenant)
+        return tenant
+
+    def _kpi_seen(self, case_no: str, version: int, doc: str, kpi_version: Any) -> None:
+        """A case document read or written: kept if its facts are the ones applied (this KPI version)."""
+        lock, docs, _ = self._kpi_state()
+        with lock:
+            if kpi_version is None or int(kpi_version) != kpis.KPI_VERSION:
+                docs.pop((case_no, version), None)
+                return
+            docs[(case_no, version)] = doc
+            docs.move_to_end((case_no, version))
+            while len(docs) > _DOCS_KEPT:
+                docs.popitem(last=False)
+
+    def _kpi_prepare(self, case: Case) -> Prepared:
+        """Before the case write: its facts, and the months it newly contributes to recorded."""
+        tenant = self._kpi_tenant(case.brand)
+        new = kpis.case_facts(case, tenant)
+        lock, docs, _ = self._kpi_state()
+        with lock:
+            old_doc = docs.get((case.case_no, case.version - 1)) if case.version > 1 else None
+        old = kpis.case_facts(Case.model_validate_json(old_doc), tenant) if old_doc else None
+        months = sorted(set(new.counts) - set(old.counts if old else ()))
+        if case.version > 1 and old_doc is None:
+            months = sorted(new.counts)  # the previous document is unknown until the write returns it
+        self.kpi_record_members(KpiChanges(case.brand, case.case_no, members=months))
+        return Prepared(new, old_doc, old)
+
+    def _kpi_put_case(self, item: Item, condition: Any) -> dict[str, Any] | None:
+        """The conditional put of a case item; returns the item it replaced (raw), if any."""
+        item.kpi_version = kpis.KPI_VERSION
+        args, kwargs = item._get_save_args(condition=condition)  # what Model.save sends, plus ALL_OLD
+        data = _item()._get_connection().put_item(*args, **{**kwargs, "return_values": "ALL_OLD"})
+        self._kpi_seen((item.pk or "").removeprefix("CASE#"), int(item.version or 0), item.doc or "{}", item.kpi_version)
+        old: dict[str, Any] | None = (data or {}).get("Attributes")
+        return old
+
+    def _kpi_finish(self, brand: str, prepared: Prepared, old_item: dict[str, Any] | None) -> None:
+        """After the case write: apply the difference from what the replaced document contributed."""
+        old: CaseFacts | None = None
+        if old_item and str(old_item.get("kpi_version", {}).get("N")) == str(kpis.KPI_VERSION):
+            doc = str(old_item.get("doc", {}).get("S", "{}"))
+            old = prepared.old if doc == prepared.old_doc else kpis.case_facts(
+                Case.model_validate_json(doc), self._kpi_tenant(brand))
+        # No marker: written before the KPIs were kept (or by another version): nothing was applied for it.
+        changed = kpis.changes(brand, old, prepared.new)
+        changed.members = []
+        self.kpi_apply(changed)
+
+    # ----- the CaseStore methods ---------------------------------------------------------------------
+    def kpi_record_members(self, changes: KpiChanges) -> None:
+        item = _item()
+        for month in changes.members:
+            item(_members(changes.brand, month), changes.case_no).save()
+
+    def kpi_apply(self, changes: KpiChanges) -> None:
+        item = _item()
+        for (month, scope), delta in sorted(changes.deltas.items()):
+            self.kpi_adjust(changes.brand, month, scope, delta)
+        for o in changes.delete_opinions:
+            item(_agg(changes.brand, o.month), f"O#{o.key}").delete()
+        for o in changes.put_opinions:
+            item(_agg(changes.brand, o.month), f"O#{o.key}", doc=kpis.opinion_json(o)).save()
+        for e in changes.delete_open:
+            item(_open(changes.brand), e.key).delete()
+        for e in changes.put_open:
+            item(_open(changes.brand), e.key, doc=kpis.open_json(e)).save()
+
+    def kpi_adjust(self, brand_id: str, month: str, scope: str, delta: Counts) -> None:
+        """ADD each metric (the item and its attributes appear on first use), at most ``_ADDS`` metrics
+        per UpdateItem: a case write changes a handful; a bulk load or a rebuild may change a hundred."""
+        actions = [Path([metric]).add({"N": str(value)}) for metric, value in sorted(delta.items()) if value != 0]
+        for start in range(0, len(actions), _ADDS):
+            _item()._get_connection().update_item(_agg(brand_id, month), range_key=f"S#{scope}",
+                                                  actions=actions[start:start + _ADDS])
+
+    def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
+        found: dict[str, Counts] = {}
+        for raw in self._kpi_query(_agg(brand_id, month), f"S#{prefix}"):
+            values = {name: Decimal(str(value["N"])) for name, value in raw.items() if name not in _KEYS and "N" in value}
+            values = {name: value for name, value in values.items() if value}
+            if values:
+                found[str(raw["sk"]["S"]).removeprefix("S#")] = values
+        return found
+
+    def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",
+                     limit: int | None = None) -> list[OpinionEntry]:
+        return [kpis.opinion_from_json(str(raw["doc"]["S"]))
+                for raw in self._kpi_query(_agg(brand_id, month), f"O#{prefix}", limit=limit)]
+
+    def kpi_open(self, brand_id: str, due_before: datetime | None = None) -> list[OpenEntry]:
+        condition = _item().sk < iso(due_before) if due_before is not None else None
+        return [kpis.open_from_json(str(raw["doc"]["S"])) for raw in self._kpi_query(_open(brand_id), condition=condition)]
+
+    def kpi_members(self, brand_id: str, month: str) -> list[str]:
+        return [str(raw["sk"]["S"]) for raw in self._kpi_query(_members(brand_id, month))]
+
+    def report_mailed(self, brand_id: str, month: str, scope: str) -> bool:
+        item = _item()
+        try:
+            item.get(_agg(brand_id, month), f"M#{scope}", consistent_read=True)
+        except item.DoesNotExist:
+            return False
+        return True
+
+    def mark_report_mailed(self, brand_id: str, month: str, scope: str, at: datetime) -> None:
+        _item()(_agg(brand_id, month), f"M#{scope}", ref=iso(at)).save()
+
+    def cases_received(self, brand_id: str, start: datetime, end: datetime) -> Iterator[Case]:
+        """The brand's cases received in [start, end), through the by_brand index (repairs and checks)."""
+        item = _item()
+        for found in item.by_brand.query(f"BRAND#{brand_id}", item.gsi2sk.between(iso(start), iso(end))):
+            if found.gsi2sk and found.gsi2sk >= iso(start) and found.gsi2sk < iso(end):
+                yield Case.model_validate_json(found.doc or "{}")
+
+    def bulk_import(self, cases: Iterable[Case], on_progress: Any = None) -> int:
+        """New cases (never written before: an import, a benchmark) with everything the KPIs keep, in
+        batches: case items, repeat lookups, members and entries by BatchWriteItem, then one ADD per
+        month and scope for all of them. No lifecycle is started. Returns the number of cases."""
+        from shared.adapters.dynamodb import _repeat_lookup_keys
+
+        item = _item()
+        totals: dict[tuple[str, str, str], Counts] = defaultdict(lambda: defaultdict(Decimal))
+        count = 0
+        with item.batch_write() as batch:
+            for case in cases:
+                case = case.model_copy(update={"version": 1})
+                changed = kpis.changes(case.brand, None, kpis.case_facts(case, self._kpi_tenant(case.brand)))
+                row = self._case_item(case)
+                row.kpi_version = kpis.KPI_VERSION
+                batch.save(row)
+                for lookup in _repeat_lookup_keys(case):
+                    batch.save(item(lookup, f"CASE#{iso(case.received_at)}#{case.case_no}", ref=case.case_no))
+                for month in changed.members:
+                    batch.save(item(_members(case.brand, month), case.case_no))
+                for o in changed.put_opinions:
+                    batch.save(item(_agg(case.brand, o.month), f"O#{o.key}", doc=kpis.opinion_json(o)))
+                for e in changed.put_open:
+                    batch.save(item(_open(case.brand), e.key, doc=kpis.open_json(e)))
+                for (month, scope), delta in changed.deltas.items():
+                    for metric, value in delta.items():
+                        totals[(case.brand, month, scope)][metric] += value
+                count += 1
+                if on_progress is not None:
+                    on_progress(count)
+        for (brand, month, scope), delta in sorted(totals.items()):
+            self.kpi_adjust(brand, month, scope, dict(delta))
+        return count
+
+    # provided by DynamoCaseStore
+    def _case_item(self, case: Case) -> Item:
+        raise NotImplementedError
+
+    @staticmethod
+    def _kpi_query(pk: str, sk_prefix: str | None = None, *, condition: Any = None,
+                   limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Raw items of one partition (the aggregates' attributes are not in the model), page by page."""
+        item = _item()
+        if sk_prefix is not None:
+            condition = item.sk.startswith(sk_prefix)
+        connection = item._get_connection()
+        start: dict[str, Any] | None = None
+        returned = 0
+        while True:
+            page = connection.query(pk, range_key_condition=condition, exclusive_start_key=start,
+                                    limit=None if limit is None else limit - returned)
+            for raw in page.get("Items", []):
+                returned += 1
+                yield raw
+            start = page.get("LastEvaluatedKey")
+            if not start or (limit is not None and returned >= limit):
+                return

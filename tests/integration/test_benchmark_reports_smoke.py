@@ -1,0 +1,18 @@
+"""``benchmarks/reports.py`` at a small size, so that ``make test`` runs it: the report from the
+aggregates is the report recomputed from the cases, and costs a fixed number of queries however
+many cases there are. Counts only, never seconds (docs/benchmarks.md has the measured figures)."""
+
+from __future__ import annotations
+
+from benchmarks import reports
+
+
+def test_the_report_from_aggregates_equals_the_recomputed_one_for_a_fraction_of_the_reads() -> None:
+    result = reports.run_size(cases=1000, dealers=10)
+    assert result.cases == 1000 and result.reports_identical
+    # A month of every scope, the 11 months before it (the trend), the opinions of each of the five
+    # regions, the open cases due soon, the accountability index, the corrections counter: 20 queries.
+    assert sum(result.from_aggregates.requests.values()) == 20
+    assert result.from_aggregates.requests == {"Query": 20}
+    assert result.from_aggregates.rru * 20 < result.recomputed.rru
+    assert result.dealer_report.rru <= result.from_aggregates.rru
