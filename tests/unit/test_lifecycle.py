@@ -427,7 +427,11 @@ def test_retried_close_unrated_and_attention_tasks_mail_and_record_once() -> Non
 
     # An attempt that saved "closed" but died before its mail: the retry still mails and records.
     d3, no3 = waiting_for_first_contact()
-    d3.lifecycle.mutate(no3, lambda c: setattr(c.case, "phase", "closed") or setattr(c.case, "closed_at", T0))
+
+    def closed_without_mail(ctx: Any) -> None:
+        ctx.case.phase, ctx.case.closed_at = "closed", T0
+
+    d3.lifecycle.mutate(no3, closed_without_mail)
     before = len(d3.mailer.sent)
     d3.lifecycle.close(no3)
     assert len(d3.mailer.sent) == before + 1 and [e.type for e in d3.store.events(no3)].count("closed") == 1
