@@ -23,7 +23,9 @@ Key layout (pk / sk):
     HELD#<brand>         <held-id>                 a mail intake ignored or quarantined (held | released)
     CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
     CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month
-    ACCOUNTABILITY#<b>   <due>#<no>                an accountability task after closure (open | done)
+    ACCOUNTABILITY#<b>   open#<due>#<no>           an open accountability task after closure; done#<due>#<no> once
+                                                   done (the overdue list reads open ones only)
+    CASE#<no>            #ACCOUNTABILITY           -> the sort key of the case's accountability entry
     LIBRARY#<brand>      <cat>#<root>#<closed>#<no>  a closed case, anonymised, in the case library
     CASE#<no>            #LIBRARY                  -> the sort key of the case's library entry
     INBOX#<yyyy-mm-dd>   <ses-id>                  a received mail listed under its day (the reconciler's list)
@@ -613,19 +615,28 @@ class DynamoCaseStore(DynamoKpiTables):
 
     # ----- accountability tasks ----------------------------------------------------------------
     def put_accountability_task(self, task: AccountabilityTask) -> None:
-        # One entry per case: a task re-recorded with another due date replaces the old entry.
-        for old in Item.query(f"ACCOUNTABILITY#{task.brand}", filter_condition=Item.ref == task.case_no):
-            if old.sk != _accountability_sk(task):
-                old.delete()
-        Item(f"ACCOUNTABILITY#{task.brand}", _accountability_sk(task), ref=task.case_no,
-             status="done" if task.done_at else "open", doc=_accountability_doc(task)).save()
+        # One entry per case, found through a pointer on the case (no read of the brand's list):
+        # a task re-recorded with another due date, or done, moves; the old entry goes.
+        key, sk = f"ACCOUNTABILITY#{task.brand}", _accountability_sk(task)
+        try:
+            previous = Item.get(f"CASE#{task.case_no}", "#ACCOUNTABILITY").ref
+        except Item.DoesNotExist:
+            previous = None
+        Item(key, sk, ref=task.case_no, status="done" if task.done_at else "open",
+             doc=_accountability_doc(task)).save()
+        Item(f"CASE#{task.case_no}", "#ACCOUNTABILITY", ref=sk).save()
+        if previous and previous != sk:
+            Item(key, previous).delete()
 
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
                              open_only: bool = True) -> list[AccountabilityTask]:
         key = f"ACCOUNTABILITY#{brand_id}"
-        condition = Item.sk < iso(due_before) if due_before else None
-        items = Item.query(key, condition, filter_condition=(Item.status == "open") if open_only else None)
-        return [_accountability_task(i.doc) for i in items]
+        found: list[AccountabilityTask] = []
+        for state in ("open",) if open_only else ("open", "done"):
+            condition = (Item.sk.between(f"{state}#", f"{state}#{iso(due_before)}") if due_before
+                         else Item.sk.startswith(f"{state}#"))
+            found.extend(_accountability_task(i.doc) for i in Item.query(key, condition))
+        return sorted(found, key=lambda t: (t.due_at, t.case_no))
 
 
     # ----- case library ------------------------------------------------------------------------
@@ -659,7 +670,7 @@ class DynamoCaseStore(DynamoKpiTables):
 
 
 def _accountability_sk(task: AccountabilityTask) -> str:
-    return f"{iso(task.due_at)}#{task.case_no}"
+    return f"{'done' if task.done_at else 'open'}#{iso(task.due_at)}#{task.case_no}"
 
 
 def _accountability_doc(task: AccountabilityTask) -> str:
