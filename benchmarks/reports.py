@@ -216,14 +216,15 @@ class Generator:
 # ----- moto --------------------------------------------------------------------------------------------
 @contextmanager
 def unsorted_index_walk() -> Iterator[None]:
-    """moto walks and sorts every item of the table for each page of an index Query. Here a Query
-    walks the table once, unsorted, for the items its hash key names, and its later pages reuse
-    them (moto still sorts and pages what it found itself, so results and pages are the same).
-    Only for reads: the candidates of a query are not refreshed by writes."""
+    """moto walks and sorts every item of the table for each page of an index Query, then runs
+    through every item of the index partition. Here a Query walks the table once, unsorted, for the
+    items its key condition (hash key and range) selects, and its later pages reuse them (moto still
+    sorts and pages what it found itself, so results and pages are the same). Only for reads: the
+    candidates of a query are not refreshed by writes."""
     from moto.dynamodb.models.table import Table
 
     local = threading.local()
-    candidates: dict[tuple[int, str, str], list[Any]] = {}
+    candidates: dict[tuple[Any, ...], list[Any]] = {}
     query, all_items = Table.query, Table.all_items
 
     def walk(self: Any) -> Any:
@@ -231,18 +232,23 @@ def unsorted_index_walk() -> Iterator[None]:
         if key is None or key[0] != id(self):
             return all_items(self)
         if key not in candidates:
-            attr, value = local.condition
+            (attr, value), (range_attr, comparison, objs) = local.condition
             groups: list[Any] = list(self.items.values())
-            candidates[key] = [i for group in groups for i in (group.values() if self.range_key_attr else [group])
-                               if (found := i.attrs.get(attr)) is not None and found == value]
+            candidates[key] = [
+                i for group in groups for i in (group.values() if self.range_key_attr else [group])
+                if (found := i.attrs.get(attr)) is not None and found == value
+                and (comparison is None or ((r := i.attrs.get(range_attr)) is not None and r.compare(comparison, objs)))]
         return candidates[key]
 
     def indexed(self: Any, *args: Any, **kwargs: Any) -> Any:
         index = kwargs.get("index_name") if "index_name" in kwargs else (args[7] if len(args) > 7 else None)
         conditions = kwargs.get("hash_key_conditions") or []
         if index and len(conditions) == 1:
-            local.condition = conditions[0]
-            local.key = (id(self), str(index), repr(conditions[0][1]))
+            schema = next(i.schema for i in self.all_indexes() if i.name == index)
+            range_attr = next((k["AttributeName"] for k in schema if k["KeyType"] == "RANGE"), None)
+            comparison, objs = (args[1], args[2]) if range_attr else (None, [])
+            local.condition = (conditions[0], (range_attr, comparison, objs))
+            local.key = (id(self), str(index), repr(conditions[0][1]), comparison, repr(objs))
         try:
             return query(self, *args, **kwargs)
         finally:
