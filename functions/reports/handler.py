@@ -33,11 +33,10 @@ from shared.complaints.errors import InvalidInputError
 from shared.complaints.reports import (
     RENDERERS,
     Period,
+    ReportForbiddenError,
     ScopeNotFoundError,
     build_report,
-    default_scope,
-    may_read,
-    scope_of,
+    requested_scope,
     send_monthly,
 )
 from shared.runtime.observability import logger, metrics, tracer
@@ -59,16 +58,13 @@ def report(period: str) -> Response[str]:
         raise BadRequestError("format is html, csv or json")
     try:
         wanted = Period.parse(period)
-        if params.get("dealer") or params.get("region") or params.get("scope") == "brand":
-            scope = scope_of(caller.tenant, region=params.get("region"), dealer=params.get("dealer"))
-        else:
-            scope = default_scope(caller.member, caller.tenant)
+        scope = requested_scope(caller.member, caller.viewer, caller.tenant, params)
     except ScopeNotFoundError as exc:
         raise NotFoundError(str(exc)) from exc
     except InvalidInputError as exc:
         raise BadRequestError(str(exc)) from exc
-    if not may_read(caller.viewer, caller.tenant, scope):
-        raise ForbiddenError("this report is outside what you may see")
+    except ReportForbiddenError as exc:
+        raise ForbiddenError(str(exc)) from exc
     s = services()
     made = build_report(s.store, s.store, caller.tenant, scope, wanted, s.clock.now(),
                         language=params.get("lang") if params.get("lang") in ("zh", "en") else None)

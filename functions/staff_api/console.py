@@ -271,7 +271,7 @@ def _render(template: str, session: Session | None, *, status: int = 200, nav: s
         "brand_name": (brand.name_zh if words.zh and brand.name_zh else brand.name) if brand else "",
         "member": session.caller.member if session else None, "csrf": session.csrf if session else "",
         "role_name": words.name("role", session.caller.member.role) if session else "",
-        "reports": REPORTS_AVAILABLE, "refresh": None, "link": None, "flash": None, **context,
+        "refresh": None, "link": None, "flash": None, **context,
     }
     html = TEMPLATES.get_template(f"console/{template}").render(page)
     return Response(status, "text/html; charset=utf-8", html, _headers(), cookies=cookies)
@@ -734,7 +734,6 @@ def library_page() -> Response[str]:
 
 
 # ----- the KPI report (shared/complaints/reports.py, as GET /api/reports/{period} serves it) ---------
-REPORTS_AVAILABLE = True
 
 
 @router.get("/console/reports")
@@ -754,16 +753,15 @@ def report_page(period: str) -> Response[str]:
     fmt = params.get("format") or "html"
     try:
         wanted = reports.Period.parse(period)
-        if params.get("dealer") or params.get("region") or params.get("scope") == "brand":
-            scope = reports.scope_of(caller.tenant, region=params.get("region"), dealer=params.get("dealer"))
-        else:
-            scope = reports.default_scope(caller.member, caller.tenant)
+        scope = reports.requested_scope(caller.member, caller.viewer, caller.tenant, params)
     except reports.ScopeNotFoundError as exc:
         raise ServiceError(404, str(exc)) from exc
     except InvalidInputError as exc:
         raise FieldErrors(exc.fields) from exc
-    if fmt not in reports.RENDERERS or not reports.may_read(caller.viewer, caller.tenant, scope):
-        raise ForbiddenError("this report is outside what you may see")
+    except reports.ReportForbiddenError as exc:
+        raise ForbiddenError(str(exc)) from exc
+    if fmt not in reports.RENDERERS:
+        raise ServiceError(400, "format is html, csv or json")
     s = services()
     made = reports.build_report(s.store, s.store, caller.tenant, scope, wanted, s.clock.now())
     render, content_type = reports.RENDERERS[fmt]

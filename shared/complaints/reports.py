@@ -185,6 +185,22 @@ def default_scope(member: Staff, tenant: Tenant) -> Scope:
     return scope_of(tenant, dealer=member.dealer or "")
 
 
+class ReportForbiddenError(Exception):
+    """The scope asked for is outside what the caller may see."""
+
+
+def requested_scope(member: Staff, viewer: Viewer, tenant: Tenant, params: dict[str, str]) -> Scope:
+    """The scope a request asks for (``dealer=``, ``region=``, ``scope=brand``), else the caller's
+    own; ``ScopeNotFoundError`` for an unknown one, ``ReportForbiddenError`` outside the caller's."""
+    if params.get("dealer") or params.get("region") or params.get("scope") == "brand":
+        scope = scope_of(tenant, region=params.get("region"), dealer=params.get("dealer"))
+    else:
+        scope = default_scope(member, tenant)
+    if not may_read(viewer, tenant, scope):
+        raise ReportForbiddenError("this report is outside what you may see")
+    return scope
+
+
 def may_read(viewer: Viewer, tenant: Tenant, scope: Scope) -> bool:
     """The report's scope is within what the viewer may see (``views.Viewer``: brand staff the brand,
     a regional manager the dealers of the region, dealer staff their dealer)."""
