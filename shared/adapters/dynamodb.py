@@ -168,7 +168,6 @@ def _transient_errors(cls: type[Any]) -> type[Any]:
     return cls
 
 
-@_transient_errors
 class _ReferenceCache:
     """Tenants and recipient addresses, read on every mail and every transition and changed
     rarely: kept for a minute in a warm container (a tenant change reaches every container
@@ -199,6 +198,7 @@ class _ReferenceCache:
 _REFERENCE = _ReferenceCache()
 
 
+@_transient_errors
 class DynamoCaseStore(DynamoKpiTables):
     """``CaseStore`` on DynamoDB. Every state change is a conditional write."""
 

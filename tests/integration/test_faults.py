@@ -58,12 +58,13 @@ def test_aws_faults_arrive_with_their_real_codes_after_the_sdks_retries(manual_r
     with inside("workflow"):
         # One throttle: botocore's standard retry absorbs it.
         plan = faults.activate(FaultPlan([FaultRule("dynamodb", "throttle", operation="GetItem", count=1)]))
-        assert store.get_tenant("aurora").brand.id == "aurora"
+        # (The recipient-address lookup: the tenant itself is cached in a warm container.)
+        assert store.tenant_for_address("sh001@complaints.aurora-motors.example") == "aurora"
         assert plan.injected == {("dynamodb", "GetItem", "throttle", "workflow"): 1}
         # More throttles than pynamodb's attempts (1 + 3): the domain sees TransientError.
         faults.activate(FaultPlan([FaultRule("dynamodb", "throttle", operation="GetItem", count=4)]))
         with pytest.raises(TransientError) as caught:
-            store.get_tenant("aurora")
+            store.tenant_for_address("nobody@elsewhere.example")
         cause = caught.value.__cause__
         assert isinstance(cause, GetError) and cause.cause_response_code == "ProvisionedThroughputExceededException"
         # S3: 5xx on every attempt (1 + 3) of a read.
@@ -87,7 +88,7 @@ def test_only_the_systems_own_calls_fail(manual_runtime: LocalRuntime) -> None:
     services().blobs.put("raw/outside", b"x")
     assert plan.total() == 0 and not plan.calls
     with inside("staff_api"), pytest.raises(TransientError):
-        services().store.get_tenant("aurora")
+        services().store.tenant_for_address("nobody@elsewhere.example")  # not cached: always read
     assert plan.total() == 4
 
 
