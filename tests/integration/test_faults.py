@@ -94,6 +94,7 @@ def test_only_the_systems_own_calls_fail(manual_runtime: LocalRuntime) -> None:
 
 def test_conflicts_are_injected_only_where_an_optimistic_lock_can_lose(manual_runtime: LocalRuntime) -> None:
     no = register(manual_runtime)
+    assert manual_runtime.clock.settle()  # the lifecycle's first steps have written the case: no real race
     store = services().store
     plan = faults.activate(FaultPlan([FaultRule("dynamodb", "conflict", rate=1.0)]))
     with inside("workflow"):
