@@ -36,6 +36,7 @@ from shared.complaints.clock import iso
 from shared.complaints.kpis import CaseFacts, Counts, KpiChanges, OpenEntry, OpinionEntry
 from shared.complaints.models import Case
 from shared.complaints.tenant import Tenant
+from shared.runtime.observability import logger
 
 if TYPE_CHECKING:
     from shared.adapters.dynamodb import Item
@@ -145,7 +146,15 @@ class DynamoKpiTables:
         # No marker: written before the KPIs were kept (or by another version): nothing was applied for it.
         changed = kpis.changes(brand, old, prepared.new)
         changed.members = []
-        self.kpi_apply(changed)
+        try:
+            self.kpi_apply(changed)
+        except Exception:
+            # The case is written: a retry writes the same document again, a delta of nothing. Say
+            # which months need ``rebuild_month`` (the alarm on errors in the logs sees it too).
+            logger.exception("KPI aggregates not updated: rebuild these months",
+                             extra={"case_no": prepared.new.case_no, "brand": brand,
+                                    "months": sorted({month for month, _ in changed.deltas})})
+            raise
 
     # ----- the CaseStore methods ---------------------------------------------------------------------
     def kpi_record_members(self, changes: KpiChanges) -> None:

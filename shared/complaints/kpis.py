@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from .clock import iso, parse_iso
+from .errors import CaseNotFoundError
 from .library import anonymize, known_identifiers
 from .models import Case
 from .tenant import Tenant
@@ -417,8 +418,6 @@ def rebuild_month(store: KpiRepairStore, brand_id: str, month: str) -> RebuildRe
     """Recompute one month's aggregates and opinions from the cases that ever contributed to it
     (its members), and correct what differs. The correction is added (``ADD``), not written over,
     so that a case saved meanwhile keeps its own delta; run it when that month is quiet."""
-    from .errors import CaseNotFoundError
-
     tenant = store.get_tenant(brand_id)
     numbers = store.kpi_members(brand_id, month)
     expected = KpiTables()
