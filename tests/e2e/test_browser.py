@@ -4,34 +4,18 @@ the plan and the survey. Screenshots at phone width go to ``docs/screenshots/``.
 
 from __future__ import annotations
 
-import shutil
 import smtplib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.e2e.conftest import ROOT, Stack
 
 pytestmark = pytest.mark.e2e
 SHOTS = ROOT / "docs" / "screenshots"
 PHONE: ViewportSize = {"width": 390, "height": 844}
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is required (make test installs it)"
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
 def phone_page(browser: Browser) -> Page:
     return browser.new_page(viewport=PHONE, device_scale_factor=1, is_mobile=True)
 

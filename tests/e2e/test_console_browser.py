@@ -7,31 +7,19 @@ console-report.png, console-library.png, console-list-phone.png)."""
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.e2e.conftest import Stack
-from tests.e2e.test_browser import CHROMIUM_FLAGS, PHONE, SHOTS
+from tests.e2e.test_browser import PHONE, SHOTS
 
 pytestmark = pytest.mark.e2e
 DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 CR = "cr.center@aurora-motors.example"
 CS = "cs.sh001@dealers.example"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is required (make test installs it)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def shot(page: Page, name: str) -> None:
@@ -62,7 +50,7 @@ def close_through_the_links(stack: Stack, case_no: str, customer: str) -> None:
     submit("carry_out", CS, notes="已补做并清洗，客户满意。")
 
 
-def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack: Stack, chromium: Browser) -> None:
+def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack: Stack, browser: Browser) -> None:
     token = stack.json("POST", "/_local/token", {"email": CR})["token"]
     phone = {"customer_name": "赵敏", "customer_phone": "13911112222"}
     soon = register(stack, token, 55, dealer="SH001", subject="新车刹车异响，担心安全",
@@ -81,7 +69,7 @@ def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack
                                 "车牌沪B54321。", customer_name="周杰", customer_email="zhou.jie@mail.example")
     close_through_the_links(stack, done, "zhou.jie@mail.example")
 
-    page = chromium.new_page(viewport=DESKTOP)
+    page = browser.new_page(viewport=DESKTOP)
     page.goto(stack.base + "/console")
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
     page.get_by_label("邮箱").fill(CR)
@@ -100,7 +88,7 @@ def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack
     expect(page.locator("table.cases")).not_to_contain_text(done)  # closed
     shot(page, "console-list")
 
-    phone_page = chromium.new_page(viewport=PHONE, is_mobile=True)
+    phone_page = browser.new_page(viewport=PHONE, is_mobile=True)
     phone_page.context.add_cookies([{"name": c["name"], "value": c["value"], "url": stack.base + "/console"}
                                     for c in page.context.cookies()])
     phone_page.goto(page.url)
