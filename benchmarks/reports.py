@@ -272,7 +272,7 @@ class Measured:
 
 
 PARTS = {"AGG S#": "aggregates", "AGG O#": "opinions", "OPEN": "open cases", "ACCOUNTABILITY": "accountability",
-         "CORRECTIONS": "corrections", "BRAND": "cases (by_brand)"}
+         "CORRECTIONS": "corrections", "BRAND": "cases (by_brand)", "RISK": "risk buckets"}
 
 
 class PartsMeter(DynamoMeter):

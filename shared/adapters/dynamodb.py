@@ -629,13 +629,18 @@ class DynamoCaseStore(DynamoKpiTables):
             Item(key, previous).delete()
 
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
-                             open_only: bool = True) -> list[AccountabilityTask]:
+                             open_only: bool = True, limit: int | None = None) -> list[AccountabilityTask]:
         key = f"ACCOUNTABILITY#{brand_id}"
         found: list[AccountabilityTask] = []
         for state in ("open",) if open_only else ("open", "done"):
+            if limit is not None and len(found) >= limit:
+                break
             condition = (Item.sk.between(f"{state}#", f"{state}#{iso(due_before)}") if due_before
                          else Item.sk.startswith(f"{state}#"))
-            found.extend(_accountability_task(i.doc) for i in Item.query(key, condition))
+            found.extend(_accountability_task(i.doc) for i in Item.query(
+                key, condition, limit=None if limit is None else limit - len(found)))
+        if limit is not None:
+            return found[:limit]
         return sorted(found, key=lambda t: (t.due_at, t.case_no))
 
 

@@ -6,6 +6,8 @@ Key layout (pk / sk), in the one table whose schema ``dynamodb.py`` documents:
     AGG#<brand>#<YYYY-MM>   O#<region>#<dealer>#<no>   a customer opinion (the comment only)
     AGG#<brand>#<YYYY-MM>   M#<scope>                  the monthly report of that scope was mailed
     OPEN#<brand>            <next due>#<case_no>       an open case's next deadline (at risk of breach)
+    RISK#<brand>            <YYYY-MM>                  risk buckets of the month (kpis.risk_buckets): one number
+                                                       attribute ``<metric>|<scope>`` each, changed only by ADD
     MEMBERS#<brand>#<YYYY-MM> <case_no>                the case contributes to the month (for rebuild_month); a
                                                        partition of its own: a report's key range never meets them
 Scopes: ``brand``, ``region#<r>``, ``dealer#<r>#<d>``: one Query with a key prefix reads a brand's,
@@ -59,6 +61,10 @@ def _agg(brand: str, month: str) -> str:
 
 def _open(brand: str) -> str:
     return f"OPEN#{brand}"
+
+
+def _risk(brand: str) -> str:
+    return f"RISK#{brand}"
 
 
 def _members(brand: str, month: str) -> str:
@@ -174,6 +180,19 @@ class DynamoKpiTables:
             item(_open(changes.brand), e.key).delete()
         for e in changes.put_open:
             item(_open(changes.brand), e.key, doc=kpis.open_json(e)).save()
+        self._kpi_add_risk(changes.brand, changes.risk)
+
+    def _kpi_add_risk(self, brand: str, risk: dict[tuple[str, str], Counts]) -> None:
+        """One UpdateItem per bucket month, ADDing ``<metric>|<scope>`` (a case change: one or two)."""
+        by_month: dict[str, dict[str, Decimal]] = defaultdict(dict)
+        for (month, scope), values in risk.items():
+            for metric, value in values.items():
+                if value:
+                    by_month[month][f"{metric}|{scope}"] = value
+        for month, values in sorted(by_month.items()):
+            actions = [Path([name]).add({"N": str(value)}) for name, value in sorted(values.items())]
+            for start in range(0, len(actions), _ADDS):
+                _item()._get_connection().update_item(_risk(brand), range_key=month, actions=actions[start:start + _ADDS])
 
     def kpi_adjust(self, brand_id: str, month: str, scope: str, delta: Counts) -> None:
         """ADD each metric (the item and its attributes appear on first use), at most ``_ADDS`` metrics
@@ -197,9 +216,27 @@ class DynamoKpiTables:
         return [kpis.opinion_from_json(str(raw["doc"]["S"]))
                 for raw in self._kpi_query(_agg(brand_id, month), f"O#{prefix}", limit=limit)]
 
-    def kpi_open(self, brand_id: str, due_before: datetime | None = None) -> list[OpenEntry]:
+    def kpi_open(self, brand_id: str, due_before: datetime | None = None,
+                 limit: int | None = None) -> list[OpenEntry]:
         condition = _item().sk < iso(due_before) if due_before is not None else None
-        return [kpis.open_from_json(str(raw["doc"]["S"])) for raw in self._kpi_query(_open(brand_id), condition=condition)]
+        return [kpis.open_from_json(str(raw["doc"]["S"]))
+                for raw in self._kpi_query(_open(brand_id), condition=condition, limit=limit)]
+
+    def kpi_risk_buckets(self, brand_id: str, upto: str | None = None) -> dict[tuple[str, str], Counts]:
+        condition = _item().sk <= upto if upto is not None else None
+        found: dict[tuple[str, str], Counts] = defaultdict(dict)
+        for raw in self._kpi_query(_risk(brand_id), condition=condition):
+            month = str(raw["sk"]["S"])
+            for name, value in raw.items():
+                if name in _KEYS or "N" not in value or "|" not in name:
+                    continue
+                metric, _, scope = name.partition("|")
+                if Decimal(str(value["N"])):
+                    found[(month, scope)][metric] = Decimal(str(value["N"]))
+        return dict(found)
+
+    def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
+        return kpis.sum_risk((scope, values) for (_, scope), values in self.kpi_risk_buckets(brand_id, month).items())
 
     def kpi_members(self, brand_id: str, month: str) -> list[str]:
         return [str(raw["sk"]["S"]) for raw in self._kpi_query(_members(brand_id, month))]
@@ -230,6 +267,7 @@ class DynamoKpiTables:
 
         item = _item()
         totals: dict[tuple[str, str, str], Counts] = defaultdict(lambda: defaultdict(Decimal))
+        risk: dict[tuple[str, tuple[str, str]], Counts] = defaultdict(lambda: defaultdict(Decimal))
         count = 0
         with item.batch_write() as batch:
             for case in cases:
@@ -249,11 +287,16 @@ class DynamoKpiTables:
                 for (month, scope), delta in changed.deltas.items():
                     for metric, value in delta.items():
                         totals[(case.brand, month, scope)][metric] += value
+                for key, delta in changed.risk.items():
+                    for metric, value in delta.items():
+                        risk[(case.brand, key)][metric] += value
                 count += 1
                 if on_progress is not None:
                     on_progress(count)
         for (brand, month, scope), delta in sorted(totals.items()):
             self.kpi_adjust(brand, month, scope, dict(delta))
+        for brand in sorted({brand for brand, _ in risk}):
+            self._kpi_add_risk(brand, {key: dict(delta) for (b, key), delta in risk.items() if b == brand})
         return count
 
     # provided by DynamoCaseStore

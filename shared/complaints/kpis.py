@@ -145,6 +145,52 @@ class CaseFacts:
     counts: dict[str, Counts]  # month -> metric -> value
     opinion: OpinionEntry | None = None
     open: OpenEntry | None = None
+    risk: dict[str, Counts] = field(default_factory=dict)  # bucket month -> risk metric -> 1 (see ``risk_buckets``)
+
+
+# ----- what is at risk at the end of a month, without reading it ---------------------------------------
+# A report of a month that has ended shows what was at risk when it ended: open cases overdue or due
+# within ``kpis.at_risk_within`` of the month's end, and accountability measures overdue then. Those are
+# sets that change with time alone, so they are counted by **bucket**: an open entry counts once in the
+# first month at whose end it is at risk, once in the first at whose end it is overdue; an open measure
+# in the month of its deadline. The figure at the end of month M is the sum of the buckets up to M (the
+# entries still open: one Query of a partition of one item per month, whatever the number of cases).
+RISK_METRICS = ("at_risk", "overdue", "tasks_overdue")
+
+
+def month_start(month: str, timezone: str) -> datetime:
+    """The first instant of ``YYYY-MM`` in the brand's time zone (the end of the month before)."""
+    year, number = int(month[:4]), int(month[5:7])
+    return datetime(year, number, 1, tzinfo=_zone(timezone)).astimezone(UTC)
+
+
+def next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12}-{number % 12 + 1:02d}"
+
+
+def previous_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year - (number == 1)}-{(number - 2) % 12 + 1:02d}"
+
+
+def risk_buckets(entry: OpenEntry, tenant: Tenant) -> dict[str, Counts]:
+    """The buckets of an open case's next deadline: ``overdue`` in the month the deadline falls in (it
+    has passed at that month's end), ``at_risk`` in the first month whose end plus the dealer's
+    ``at_risk_within`` (its working calendar) passes the deadline."""
+    tz = tenant.brand.timezone
+    within = tenant.policy_for(entry.dealer).kpis.at_risk_within
+    calendar = tenant.calendar_for(entry.dealer)
+    overdue = month_of(entry.due_at, tz)
+    at_risk = overdue
+    for _ in range(24):  # a window of up to two years
+        if entry.due_at >= calendar.add(month_start(at_risk, tz), within):
+            break
+        at_risk = previous_month(at_risk)
+    buckets: dict[str, Counts] = defaultdict(dict)
+    buckets[at_risk]["at_risk"] = Decimal(1)
+    buckets[overdue]["overdue"] = Decimal(1)
+    return dict(buckets)
 
 
 def issue_tags(case: Case) -> list[str]:
@@ -246,8 +292,13 @@ def case_facts(case: Case, tenant: Tenant) -> CaseFacts:
         if waiting:
             nxt = min(waiting, key=lambda m: m.due_at)
             open_entry = OpenEntry(case.case_no, case.region, case.dealer, cls.severity, nxt.name, nxt.due_at)
+    risk: dict[str, Counts] = risk_buckets(open_entry, tenant) if open_entry is not None else {}
+    task = case.accountability
+    if task is not None and task.done_at is None:
+        bucket = risk.setdefault(month_of(task.due_at, tz), {})
+        bucket["tasks_overdue"] = Decimal(1)
     return CaseFacts(case.case_no, scopes_of(case.region, case.dealer),
-                     {month: dict(values) for month, values in counts.items()}, opinion, open_entry)
+                     {month: dict(values) for month, values in counts.items()}, opinion, open_entry, risk)
 
 
 # ----- changes ------------------------------------------------------------------------------------
@@ -263,27 +314,35 @@ class KpiChanges:
     delete_opinions: list[OpinionEntry] = field(default_factory=list)
     put_open: list[OpenEntry] = field(default_factory=list)
     delete_open: list[OpenEntry] = field(default_factory=list)
+    risk: dict[tuple[str, str], Counts] = field(default_factory=dict)  # (bucket month, scope) -> metric -> delta
 
     @property
     def empty(self) -> bool:
         return not (self.members or self.deltas or self.put_opinions or self.delete_opinions or self.put_open
-                    or self.delete_open)
+                    or self.delete_open or self.risk)
+
+
+def _deltas(old: CaseFacts | None, new: CaseFacts | None, kind: str) -> dict[tuple[str, str], Counts]:
+    """(month, scope) -> metric -> new minus old, of the facts' ``counts`` or ``risk``, zeros left out."""
+    sums: dict[tuple[str, str], Counts] = defaultdict(lambda: defaultdict(Decimal))
+    for facts, sign in ((old, -1), (new, 1)):
+        if facts is None:
+            continue
+        by_month: dict[str, Counts] = getattr(facts, kind)
+        for month, values in by_month.items():
+            for scope in facts.scopes:
+                for metric, value in values.items():
+                    sums[(month, scope)][metric] += sign * value
+    found = {key: {m: v for m, v in values.items() if v != 0} for key, values in sums.items()}
+    return {key: values for key, values in found.items() if values}
 
 
 def changes(brand: str, old: CaseFacts | None, new: CaseFacts | None) -> KpiChanges:
     """From ``old`` facts (None: nothing applied yet) to ``new`` (None: remove the case's facts)."""
     either = new or old
     out = KpiChanges(brand, either.case_no if either else "")
-    sums: dict[tuple[str, str], Counts] = defaultdict(lambda: defaultdict(Decimal))
-    for facts, sign in ((old, -1), (new, 1)):
-        if facts is None:
-            continue
-        for month, values in facts.counts.items():
-            for scope in facts.scopes:
-                for metric, value in values.items():
-                    sums[(month, scope)][metric] += sign * value
-    out.deltas = {key: {m: v for m, v in values.items() if v != 0} for key, values in sums.items()}
-    out.deltas = {key: values for key, values in out.deltas.items() if values}
+    out.deltas = _deltas(old, new, "counts")
+    out.risk = _deltas(old, new, "risk")
     old_months = set(old.counts) if old else set()
     out.members = sorted(set(new.counts) - old_months) if new else []
     before, after = (old.opinion if old else None), (new.opinion if new else None)
@@ -318,8 +377,14 @@ class KpiReader(Protocol):
     def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",
                      limit: int | None = None) -> list[OpinionEntry]: ...
 
-    def kpi_open(self, brand_id: str, due_before: datetime | None = None) -> list[OpenEntry]:
-        """Open cases whose next deadline is before ``due_before`` (None: all), earliest first."""
+    def kpi_open(self, brand_id: str, due_before: datetime | None = None,
+                 limit: int | None = None) -> list[OpenEntry]:
+        """Open cases whose next deadline is before ``due_before`` (None: all), earliest first, at most ``limit``."""
+        ...
+
+    def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
+        """What was at risk at the end of ``month`` and is still open, by scope: the sums of the risk
+        buckets up to that month (``RISK_METRICS``)."""
         ...
 
 
@@ -332,6 +397,7 @@ class KpiTables:
         self._kpi_members: set[tuple[str, str, str]] = set()
         self._kpi_opinions: dict[tuple[str, str, str], OpinionEntry] = {}
         self._kpi_open: dict[tuple[str, str], OpenEntry] = {}
+        self._kpi_risk: dict[tuple[str, str, str], Counts] = defaultdict(lambda: defaultdict(Decimal))
         self._kpi_mailed: set[tuple[str, str, str]] = set()
 
     def kpi_record_members(self, changes: KpiChanges) -> None:
@@ -352,6 +418,10 @@ class KpiTables:
             self._kpi_open.pop((changes.brand, e.key), None)
         for e in changes.put_open:
             self._kpi_open[(changes.brand, e.key)] = e
+        for (month, scope), values in changes.risk.items():
+            bucket = self._kpi_risk[(changes.brand, month, scope)]
+            for metric, value in values.items():
+                bucket[metric] += value
 
     def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
         return {scope: {k: v for k, v in values.items() if v} for (b, m, scope), values in sorted(self._kpi_counts.items())
@@ -363,9 +433,19 @@ class KpiTables:
                  if b == brand_id and m == month and key.startswith(prefix)]
         return found[:limit] if limit is not None else found
 
-    def kpi_open(self, brand_id: str, due_before: datetime | None = None) -> list[OpenEntry]:
-        return [e for (b, _), e in sorted(self._kpi_open.items())
-                if b == brand_id and (due_before is None or e.due_at < due_before)]
+    def kpi_open(self, brand_id: str, due_before: datetime | None = None,
+                 limit: int | None = None) -> list[OpenEntry]:
+        found = [e for (b, _), e in sorted(self._kpi_open.items())
+                 if b == brand_id and (due_before is None or e.due_at < due_before)]
+        return found[:limit] if limit is not None else found
+
+    def kpi_risk_buckets(self, brand_id: str) -> dict[tuple[str, str], Counts]:
+        return {(m, scope): {k: v for k, v in values.items() if v}
+                for (b, m, scope), values in sorted(self._kpi_risk.items()) if b == brand_id and any(values.values())}
+
+    def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
+        return sum_risk((scope, values) for (b, m, scope), values in sorted(self._kpi_risk.items())
+                        if b == brand_id and m <= month)
 
     def kpi_members(self, brand_id: str, month: str) -> list[str]:
         return sorted(no for b, m, no in self._kpi_members if b == brand_id and m == month)
@@ -380,6 +460,15 @@ class KpiTables:
 
     def mark_report_mailed(self, brand_id: str, month: str, scope: str, at: datetime) -> None:
         self._kpi_mailed.add((brand_id, month, scope))
+
+
+def sum_risk(buckets: Iterable[tuple[str, Counts]]) -> dict[str, Counts]:
+    """Bucket counts by scope, summed; scopes with nothing at risk left out."""
+    total: dict[str, Counts] = defaultdict(lambda: defaultdict(Decimal))
+    for scope, values in buckets:
+        for metric, value in values.items():
+            total[scope][metric] += value
+    return {scope: {m: v for m, v in values.items() if v} for scope, values in total.items() if any(values.values())}
 
 
 def recompute(cases: Iterable[Case], tenant: Tenant) -> KpiTables:
@@ -399,6 +488,9 @@ class KpiRepairStore(KpiReader, Protocol):
     def kpi_members(self, brand_id: str, month: str) -> list[str]: ...
     def kpi_adjust(self, brand_id: str, month: str, scope: str, delta: Counts) -> None: ...
     def kpi_apply(self, changes: KpiChanges) -> None: ...
+    def kpi_risk_buckets(self, brand_id: str) -> dict[tuple[str, str], Counts]:
+        """(bucket month, scope) -> risk metric -> count, as stored."""
+        ...
 
 
 @dataclass
@@ -448,14 +540,25 @@ def rebuild_month(store: KpiRepairStore, brand_id: str, month: str) -> RebuildRe
 
 
 def rebuild_open(store: KpiRepairStore, cases: Iterable[Case], tenant: Tenant) -> tuple[int, int]:
-    """Make the open entries those of ``cases`` (every case that may be open: the caller reads them,
-    e.g. by receipt date). Returns (entries written, entries removed)."""
+    """Make the open entries and the risk buckets those of ``cases`` (every case that may be open or
+    have an open accountability measure: the caller reads them, e.g. by receipt date). Returns
+    (entries written, entries removed); the buckets are corrected by ``ADD``."""
     brand_id = tenant.brand.id
-    wanted = {e.key: e for c in cases if (e := case_facts(c, tenant).open) is not None}
+    facts = [case_facts(c, tenant) for c in cases]
+    wanted = {e.key: e for f in facts if (e := f.open) is not None}
     stored = {e.key: e for e in store.kpi_open(brand_id)}
     fix = KpiChanges(brand_id, "")
     fix.put_open = [e for key, e in wanted.items() if stored.get(key) != e]
     fix.delete_open = [e for key, e in stored.items() if key not in wanted]
+    expected = KpiTables()
+    for f in facts:
+        expected.kpi_apply(changes(brand_id, None, f))
+    want, have = expected.kpi_risk_buckets(brand_id), store.kpi_risk_buckets(brand_id)
+    for key in sorted(set(want) | set(have)):
+        w, h = want.get(key, {}), have.get(key, {})
+        delta = {m: w.get(m, Decimal(0)) - h.get(m, Decimal(0)) for m in set(w) | set(h)}
+        if any(delta.values()):
+            fix.risk[key] = {m: v for m, v in delta.items() if v}
     store.kpi_apply(fix)
     return len(fix.put_open), len(fix.delete_open)
 

@@ -4,7 +4,8 @@ monthly to the brand CR center, each region's manager and each dealer's staff (`
 
 Every figure comes from the KPI aggregates (``kpis.py``): a report reads one item per scope and
 month, never the cases. Time-dependent figures (open cases at risk, overdue accountability tasks)
-are as of the moment the report is made.
+are as of the end of the period once it has ended — counted from the risk buckets, with the earliest
+due listed — and as of the moment the report is made while it runs (read from the open entries).
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ from .charts import BAD, BRAND, GOOD, Bar, Series, bar_chart, column_chart, line
 from .clock import iso
 from .errors import InvalidInputError
 from .kpis import BRAND as BRAND_SCOPE
-from .kpis import Counts, KpiReader, OpenEntry, OpinionEntry, dealer_scope, entry_prefix, region_scope
+from .kpis import (
+    Counts,
+    KpiReader,
+    OpenEntry,
+    OpinionEntry,
+    dealer_scope,
+    entry_prefix,
+    month_start,
+    next_month,
+    region_scope,
+)
 from .manual_intake import CHANNEL_NAMES
 from .notifications import TEMPLATES, html_lang, localize
 from .policy import Policy
@@ -40,6 +51,7 @@ TREND_MONTHS = 12
 TOP_ISSUES = 10
 OPINIONS_SHOWN = 12
 AT_RISK_LISTED = 30
+OVERDUE_TASKS_LISTED = 30
 DEALER_ROLES = ("cs_head", "service_manager", "general_manager")
 
 # ----- words --------------------------------------------------------------------------------------
@@ -376,9 +388,11 @@ class Report:
     opinions: list[Opinion]
     at_risk_overdue: int
     at_risk_due_soon: int
-    at_risk: list[AtRiskCase]
+    at_risk: list[AtRiskCase]  # the earliest due, at most AT_RISK_LISTED
     responsibility: list[Row]
-    overdue_tasks: list[OverdueTask]
+    overdue_tasks: list[OverdueTask]  # the longest overdue, at most OVERDUE_TASKS_LISTED
+    overdue_tasks_total: int
+    at_risk_as_of: str  # local time: the end of a period that has ended, else when the report was made
     corrections: list[Row]  # the fields staff corrected (brand reports: the brand's own counters)
 
     @property
@@ -407,7 +421,7 @@ def _plain(value: Any) -> Any:
 
 class ReportStore(Protocol):
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
-                             open_only: bool = True) -> list[AccountabilityTask]: ...
+                             open_only: bool = True, limit: int | None = None) -> list[AccountabilityTask]: ...
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]: ...
 
 
@@ -420,6 +434,7 @@ class CachedReader:
         self._counts: dict[tuple[str, str], dict[str, Counts]] = {}
         self._opinions: dict[tuple[str, str], list[OpinionEntry]] = {}
         self._open: dict[str, list[OpenEntry]] = {}
+        self._risk: dict[tuple[str, str], dict[str, Counts]] = {}
 
     def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
         if (brand_id, month) not in self._counts:
@@ -433,10 +448,17 @@ class CachedReader:
         found = [o for o in self._opinions[(brand_id, month)] if o.key.startswith(prefix)]
         return found[:limit] if limit is not None else found
 
-    def kpi_open(self, brand_id: str, due_before: datetime | None = None) -> list[OpenEntry]:
+    def kpi_open(self, brand_id: str, due_before: datetime | None = None,
+                 limit: int | None = None) -> list[OpenEntry]:
         if brand_id not in self._open:
             self._open[brand_id] = self._reader.kpi_open(brand_id)
-        return [e for e in self._open[brand_id] if due_before is None or e.due_at < due_before]
+        found = [e for e in self._open[brand_id] if due_before is None or e.due_at < due_before]
+        return found[:limit] if limit is not None else found
+
+    def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
+        if (brand_id, month) not in self._risk:
+            self._risk[(brand_id, month)] = self._reader.kpi_risk(brand_id, month)
+        return self._risk[(brand_id, month)]
 
 
 class CachedStore:
@@ -448,11 +470,11 @@ class CachedStore:
         self._corrections: dict[tuple[str, str], dict[str, int]] = {}
 
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
-                             open_only: bool = True) -> list[AccountabilityTask]:
+                             open_only: bool = True, limit: int | None = None) -> list[AccountabilityTask]:
         key = (brand_id, due_before, open_only)
-        if key not in self._tasks:
+        if key not in self._tasks:  # read in full once: the run's dealer reports filter it
             self._tasks[key] = self._store.accountability_tasks(brand_id, due_before=due_before, open_only=open_only)
-        return self._tasks[key]
+        return self._tasks[key][:limit] if limit is not None else self._tasks[key]
 
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         if (brand_id, month) not in self._corrections:
@@ -518,16 +540,8 @@ def build_report(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: S
         trend.append(TrendPoint(month, f"{int(month[5:])}月" if zh else datetime(2000, int(month[5:]), 1).strftime("%b"),
                                 f.received, f.closed, f.on_time_rate, f.satisfaction, f.rated))
 
-    window_end = tenant.calendar_for(scope.dealer).add(now, policy.kpis.at_risk_within)
-    open_cases = [e for e in reader.kpi_open(brand, window_end) if _in_scope(scope, e.region, e.dealer)]
-    latest: dict[str, OpenEntry] = {}
-    for e in open_cases:  # one entry per case (a stale duplicate of a concurrent write is ignored)
-        if e.case_no not in latest or e.due_at > latest[e.case_no].due_at:
-            latest[e.case_no] = e
-    open_cases = sorted(latest.values(), key=lambda e: (e.due_at, e.case_no))
-    at_risk_by_dealer: dict[str, int] = defaultdict(int)
-    for e in open_cases:
-        at_risk_by_dealer[e.dealer or ""] += 1
+    at_risk = _at_risk(reader, store, tenant, scope, period, now)
+    open_cases, at_risk_by_place = at_risk.cases, at_risk.by_place
 
     def place_name(key: str) -> tuple[str, str | None, str]:
         kind, _, rest = key.partition("#")
@@ -546,8 +560,7 @@ def build_report(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: S
             code, region, name = place_name(key)
             counts = places.get(key, {})
             found.append(PlaceRow(0, code, name, region, Figures.of(counts, tenant.policy_for(code if kind == "dealer" else None)),
-                                  at_risk_by_dealer.get(code, 0) if kind == "dealer" else
-                                  sum(n for d, n in at_risk_by_dealer.items() if tenant.has_dealer(d) and tenant.dealer(d).region == code),
+                                  at_risk_by_place.get(key, 0),
                                   {r: int(counts.get(f"responsibility:{r}", 0)) for r in ("employee", "management", "system")}))
         found.sort(key=lambda p: (p.figures.on_time_rate is None, -(p.figures.on_time_rate or 0),
                                   p.figures.satisfaction is None, -(p.figures.satisfaction or 0), -p.figures.received, p.code))
@@ -569,7 +582,6 @@ def build_report(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: S
                     key=lambda kv: (-kv[1], kv[0]))[:TOP_ISSUES]
 
     opinions = _opinions(reader, tenant, scope, months, zh)
-    tasks = [t for t in store.accountability_tasks(brand, due_before=now) if _in_scope(scope, t.region, t.dealer)]
     corrections: list[Row] = []
     if scope.kind == "brand":
         fields: dict[str, int] = defaultdict(int)
@@ -590,15 +602,66 @@ def build_report(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: S
         by_channel=rows("channel", ("email", *CHANNEL_NAMES)), by_root_cause=by_root_cause,
         milestones=milestones, trend=trend, regions=regions, dealers=dealers,
         top_issues=[Row(k, label(k, zh), float(v)) for k, v in issues], opinions=opinions,
-        at_risk_overdue=sum(1 for e in open_cases if e.due_at <= now),
-        at_risk_due_soon=sum(1 for e in open_cases if e.due_at > now),
+        at_risk_overdue=at_risk.overdue, at_risk_due_soon=at_risk.due_soon,
         at_risk=[AtRiskCase(e.case_no, e.dealer, e.severity, label(f"milestone:{e.milestone}", zh), local(e.due_at),
-                            e.due_at <= now) for e in open_cases[:AT_RISK_LISTED]],
+                            e.due_at <= at_risk.as_of) for e in open_cases[:AT_RISK_LISTED]],
         responsibility=rows("responsibility", ("employee", "management", "system")),
         overdue_tasks=[OverdueTask(t.case_no, t.dealer, label(f"responsibility:{t.responsibility}", zh),
                                    label(f"measure:{t.measure}", zh), local(t.due_at),
-                                   max(0, (now - t.due_at) // timedelta(days=1))) for t in tasks],
-        corrections=corrections)
+                                   max(0, (at_risk.as_of - t.due_at) // timedelta(days=1))) for t in at_risk.tasks],
+        overdue_tasks_total=at_risk.tasks_total, at_risk_as_of=local(at_risk.as_of), corrections=corrections)
+
+
+@dataclass
+class AtRisk:
+    """Open cases at risk and accountability measures overdue, as of ``as_of``."""
+
+    as_of: datetime
+    overdue: int
+    due_soon: int
+    cases: list[OpenEntry]  # the earliest due, at most AT_RISK_LISTED
+    by_place: dict[str, int]  # scope key (dealer#…, region#…) -> cases at risk
+    tasks: list[AccountabilityTask]  # the longest overdue, at most OVERDUE_TASKS_LISTED
+    tasks_total: int
+
+
+def _at_risk(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: Scope, period: Period,
+             now: datetime) -> AtRisk:
+    """A period that has ended: what was at risk at its end and is still open, counted from the risk
+    buckets (``kpis.risk_buckets``: no read per case) and listed from the earliest entries only. A period
+    still running: as of now, from the entries themselves (the backlog at risk is read)."""
+    brand, tz = tenant.brand.id, tenant.brand.timezone
+    policy = tenant.policy_for(scope.dealer)
+    last = period.months[-1]
+    end = month_start(next_month(last), tz)
+    ended = now >= end
+    as_of = end if ended else now
+    window_end = tenant.calendar_for(scope.dealer).add(as_of, policy.kpis.at_risk_within)
+    brand_wide = scope.kind == "brand"
+    # One entry per case (a stale duplicate of a concurrent write is ignored).
+    latest: dict[str, OpenEntry] = {}
+    for e in reader.kpi_open(brand, window_end, limit=AT_RISK_LISTED if ended and brand_wide else None):
+        if _in_scope(scope, e.region, e.dealer) and (e.case_no not in latest or e.due_at > latest[e.case_no].due_at):
+            latest[e.case_no] = e
+    cases = sorted(latest.values(), key=lambda e: (e.due_at, e.case_no))
+    tasks = [t for t in store.accountability_tasks(brand, due_before=as_of,
+                                                   limit=OVERDUE_TASKS_LISTED if ended and brand_wide else None)
+             if _in_scope(scope, t.region, t.dealer)]
+    if ended:
+        risk = reader.kpi_risk(brand, last)
+        own = risk.get(scope.key, {})
+        at_risk, overdue = int(own.get("at_risk", 0)), int(own.get("overdue", 0))
+        return AtRisk(as_of, overdue, at_risk - overdue, cases[:AT_RISK_LISTED],
+                      {key: int(values.get("at_risk", 0)) for key, values in risk.items()},
+                      tasks[:OVERDUE_TASKS_LISTED], int(own.get("tasks_overdue", 0)))
+    by_place: dict[str, int] = defaultdict(int)
+    for e in cases:
+        if e.dealer:
+            by_place[dealer_scope(e.region, e.dealer)] += 1
+        if e.region:
+            by_place[region_scope(e.region)] += 1
+    return AtRisk(as_of, sum(1 for e in cases if e.due_at <= as_of), sum(1 for e in cases if e.due_at > as_of),
+                  cases[:AT_RISK_LISTED], dict(by_place), tasks[:OVERDUE_TASKS_LISTED], len(tasks))
 
 
 def _opinions(reader: KpiReader, tenant: Tenant, scope: Scope, months: list[str], zh: bool) -> list[Opinion]:
@@ -711,6 +774,7 @@ def render_csv(report: Report) -> str:
     w.writerow(["at_risk", "", "", "due_soon", report.at_risk_due_soon])
     for c in report.at_risk:
         w.writerow(["at_risk_case", c.case_no, c.milestone, "due", c.due])
+    w.writerow(["overdue_accountability", "", "", "total", report.overdue_tasks_total])
     for t in report.overdue_tasks:
         w.writerow(["overdue_accountability", t.case_no, t.measure, "days_overdue", t.days_overdue])
     for o in report.opinions:

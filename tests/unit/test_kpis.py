@@ -237,6 +237,7 @@ def assert_agree(store: KpiTables, fresh: KpiTables) -> None:
         assert store.kpi_counts("aurora", month) == fresh.kpi_counts("aurora", month), month
         assert store.kpi_opinions("aurora", month) == fresh.kpi_opinions("aurora", month), month
     assert store.kpi_open("aurora") == fresh.kpi_open("aurora")
+    assert store.kpi_risk_buckets("aurora") == fresh.kpi_risk_buckets("aurora")
 
 
 def test_aggregates_kept_up_to_date_agree_with_a_recomputation_from_the_cases() -> None:
@@ -287,3 +288,40 @@ def test_a_month_is_rebuilt_from_its_cases_after_a_lost_aggregate_write(monkeypa
     assert d.store.kpi_counts("aurora", month) == fresh.kpi_counts("aurora", month)
     assert d.store.kpi_opinions("aurora", month) == fresh.kpi_opinions("aurora", month)
     assert rebuild_month(d.store, "aurora", month).consistent  # nothing left to correct
+
+
+# ----- what is at risk at a month's end ---------------------------------------------------------------------
+def entry(due: datetime) -> kpis.OpenEntry:
+    return kpis.OpenEntry("AUR-SH001-202611-00001", "east", "SH001", "general", "first_contact", due)
+
+
+def test_an_open_deadline_counts_in_the_first_month_whose_end_it_is_at_risk_at(tenant: Tenant) -> None:
+    shanghai = "+08:00"
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text + shanghai)
+    # At risk within 24 hours (the demo policy): due 10:00 on 1 December is at risk when November ends.
+    assert kpis.risk_buckets(entry(at("2026-12-01T10:00")), tenant) == {
+        "2026-11": {"at_risk": Decimal(1)}, "2026-12": {"overdue": Decimal(1)}}
+    # Due on 2 December or later: at risk only when December ends, overdue then too.
+    assert kpis.risk_buckets(entry(at("2026-12-02T00:00")), tenant) == {
+        "2026-12": {"at_risk": Decimal(1), "overdue": Decimal(1)}}
+    assert kpis.risk_buckets(entry(at("2026-11-30T23:59")), tenant) == {
+        "2026-11": {"at_risk": Decimal(1), "overdue": Decimal(1)}}
+    assert kpis.month_start("2027-01", "Asia/Shanghai") == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
+    assert (kpis.next_month("2026-12"), kpis.previous_month("2027-01")) == ("2027-01", "2026-12")
+
+
+def test_risk_buckets_follow_the_case_and_its_open_measure(tenant: Tenant) -> None:
+    case = a_case()
+    tables = recompute([case], tenant)
+    first = min(m.due_at for m in case.milestones if m.met_at is None)
+    month = kpis.month_of(first, "Asia/Shanghai")
+    assert tables.kpi_risk("aurora", month)["dealer#east#SH001"]["overdue"] == 1
+    assert tables.kpi_risk("aurora", kpis.previous_month(month)).get("brand", {}).get("overdue", 0) == 0
+    done = closed(a_case(), T + timedelta(days=3))
+    assert recompute([done], tenant).kpi_risk_buckets("aurora") == {}  # closed: nothing at risk
+    # Every step of the changes moves one count out of the old buckets and into the new ones.
+    store = KpiTables()
+    for old, new in ((None, case), (case, done)):
+        store.kpi_apply(changes("aurora", case_facts(old, tenant) if old else None, case_facts(new, tenant)))
+    assert store.kpi_risk_buckets("aurora") == {}

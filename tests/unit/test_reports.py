@@ -107,6 +107,26 @@ def test_the_report_reads_the_aggregates_of_its_scope_and_period(d: Domain) -> N
     assert nov.overdue_tasks and all(t.days_overdue >= 0 for t in nov.overdue_tasks)
 
 
+def test_at_risk_when_a_period_ended_is_counted_from_buckets_as_the_entries_would_count_it(d: Domain) -> None:
+    for period in (Period.parse("2026-10"), NOV, Period.parse("2026-Q3")):
+        report = build_report(d.store, d.store, d.tenant, Scope("brand"), period, NOW)
+        end = kpis.month_start(kpis.next_month(period.months[-1]), "Asia/Shanghai")
+        window = d.tenant.calendar_for(None).add(end, d.tenant.policy_for(None).kpis.at_risk_within)
+        entries = d.store.kpi_open("aurora", window)
+        assert report.at_risk_overdue == sum(1 for e in entries if e.due_at < end)
+        assert report.at_risk_due_soon == sum(1 for e in entries if e.due_at >= end)
+        assert [c.case_no for c in report.at_risk] == [e.case_no for e in entries][: len(report.at_risk)]
+        tasks = d.store.accountability_tasks("aurora", due_before=end)
+        assert report.overdue_tasks_total == len(tasks)
+        assert [t.case_no for t in report.overdue_tasks] == [t.case_no for t in tasks][: len(report.overdue_tasks)]
+        by_dealer = {p.code: p.at_risk for p in report.dealers}
+        for code in by_dealer:
+            assert by_dealer[code] == sum(1 for e in entries if e.dealer == code), (period.key, code)
+    # A period still running: as of now.
+    running = build_report(d.store, d.store, d.tenant, Scope("brand"), Period.parse("2026-12"), NOW)
+    assert running.at_risk_as_of == "2026-12-01 08:30"
+
+
 def test_a_dealers_report_holds_only_its_own_cases(d: Domain) -> None:
     report = build_report(d.store, d.store, d.tenant, scope_of(d.tenant, dealer="SH001"), NOV, NOW)
     assert report.dealers == [] and report.regions == [] and report.corrections == []
