@@ -87,4 +87,4 @@ benchmark-intake: install  # intake throughput next to its floor (docs/benchmark
 
 .PHONY: benchmark-reports
 benchmark-reports: install  # the monthly brand report from the KPI aggregates vs recomputed from 10,000 and 100,000 cases (docs/benchmarks.md)
-	$(PY) -m benchmarks.reports --cases 100000 --dealers 200 --also 10000
+	$(PY) -m benchmarks.reports --cases 100000 --dealers 200 --also 10000 --also 30000
