@@ -271,7 +271,7 @@ class Measured:
     parts: dict[str, float]  # read units by what was read (the partition, and the key range of the aggregates')
 
 
-PARTS = {"AGG S#": "aggregates", "AGG O#": "opinions", "OPEN": "open cases", "ACCOUNTABILITY": "accountability",
+PARTS = {"AGG S#": "aggregates: summaries", "AGG D#": "aggregates: detail", "AGG O#": "opinions", "OPEN": "open cases", "ACCOUNTABILITY": "accountability",
          "CORRECTIONS": "corrections", "BRAND": "cases (by_brand)", "RISK": "risk buckets"}
 
 
@@ -291,7 +291,7 @@ class PartsMeter(DynamoMeter):
         key = next((v for v in values if "#" in v and v.split("#")[0].isupper()), op)
         kind = key.split("#")[0]
         if kind == "AGG":
-            kind += " " + next((v[:2] for v in values if v[:2] in ("S#", "O#", "M#")), "")
+            kind += " " + next((v[:2] for v in values if v[:2] in ("S#", "D#", "O#", "M#")), "")
         label = PARTS.get(kind, kind)
         self.parts[label] = self.parts.get(label, 0.0) + self.counts.rru - before
 

@@ -1,8 +1,10 @@
 """The KPI tables on DynamoDB (``shared/complaints/kpis.py``), mixed into ``DynamoCaseStore``.
 
 Key layout (pk / sk), in the one table whose schema ``dynamodb.py`` documents:
-    AGG#<brand>#<YYYY-MM>   S#<scope>                  the month's counts for one scope: one number
-                                                       attribute per metric, changed only by ADD
+    AGG#<brand>#<YYYY-MM>   S#<scope>                  the month's counts for one scope, summary part
+                                                       (kpis.part_of): one number attribute per metric,
+                                                       changed only by ADD
+    AGG#<brand>#<YYYY-MM>   D#<scope>                  the same, detail part (composition, milestones, issues)
     AGG#<brand>#<YYYY-MM>   O#<region>#<dealer>#<no>   a customer opinion (the comment only)
     AGG#<brand>#<YYYY-MM>   M#<scope>                  the monthly report of that scope was mailed
     OPEN#<brand>            <next due>#<case_no>       an open case's next deadline (at risk of breach)
@@ -10,8 +12,8 @@ Key layout (pk / sk), in the one table whose schema ``dynamodb.py`` documents:
                                                        attribute ``<metric>|<scope>`` each, changed only by ADD
     MEMBERS#<brand>#<YYYY-MM> <case_no>                the case contributes to the month (for rebuild_month); a
                                                        partition of its own: a report's key range never meets them
-Scopes: ``brand``, ``region#<r>``, ``dealer#<r>#<d>``: one Query with a key prefix reads a brand's,
-a region's or a dealer's aggregates of a month, whatever the number of cases.
+Scopes: ``brand``, ``region#<r>``, ``dealer#<r>#<d>``: one Query with a key prefix reads one part of a
+brand's, a region's or a dealer's aggregates of a month, whatever the number of cases.
 
 A case write: members (months the case newly contributes to) first, then the case with
 ``ReturnValues=ALL_OLD`` (the previous document, at no read cost), then the difference between the
@@ -35,7 +37,7 @@ from pynamodb.expressions.operand import Path
 
 from shared.complaints import kpis
 from shared.complaints.clock import iso
-from shared.complaints.kpis import CaseFacts, Counts, KpiChanges, OpenEntry, OpinionEntry
+from shared.complaints.kpis import CaseFacts, Counts, KpiChanges, OpenEntry, OpinionEntry, Part
 from shared.complaints.models import Case
 from shared.complaints.tenant import Tenant
 from shared.runtime.observability import logger
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 _KEYS = ("pk", "sk")
 _DOCS_KEPT = 512  # documents read by get_case, by (case_no, version): enough for the invocations in flight
 _TENANT_TTL_S = 300.0
+_PART_KEYS: dict[Part, str] = {"summary": "S#", "detail": "D#"}  # sort key prefixes of the two parts of the counts
 _ADDS = 25  # ADD clauses per UpdateItem (moto parses long expressions in time that grows faster than their length)
 
 
@@ -195,20 +198,24 @@ class DynamoKpiTables:
                 _item()._get_connection().update_item(_risk(brand), range_key=month, actions=actions[start:start + _ADDS])
 
     def kpi_adjust(self, brand_id: str, month: str, scope: str, delta: Counts) -> None:
-        """ADD each metric (the item and its attributes appear on first use), at most ``_ADDS`` metrics
-        per UpdateItem: a case write changes a handful; a bulk load or a rebuild may change a hundred."""
-        actions = [Path([metric]).add({"N": str(value)}) for metric, value in sorted(delta.items()) if value != 0]
-        for start in range(0, len(actions), _ADDS):
-            _item()._get_connection().update_item(_agg(brand_id, month), range_key=f"S#{scope}",
-                                                  actions=actions[start:start + _ADDS])
+        """ADD each metric to the item of its part (the item and its attributes appear on first use), at
+        most ``_ADDS`` metrics per UpdateItem: a case write changes a handful; a bulk load or a rebuild
+        may change a hundred."""
+        for part in kpis.PARTS:
+            actions = [Path([metric]).add({"N": str(value)}) for metric, value in sorted(delta.items())
+                       if value != 0 and kpis.part_of(metric) == part]
+            for start in range(0, len(actions), _ADDS):
+                _item()._get_connection().update_item(_agg(brand_id, month), range_key=f"{_PART_KEYS[part]}{scope}",
+                                                      actions=actions[start:start + _ADDS])
 
-    def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
+    def kpi_counts(self, brand_id: str, month: str, prefix: str = "", part: Part = "summary") -> dict[str, Counts]:
         found: dict[str, Counts] = {}
-        for raw in self._kpi_query(_agg(brand_id, month), f"S#{prefix}"):
+        key = _PART_KEYS[part]
+        for raw in self._kpi_query(_agg(brand_id, month), f"{key}{prefix}"):
             values = {name: Decimal(str(value["N"])) for name, value in raw.items() if name not in _KEYS and "N" in value}
             values = {name: value for name, value in values.items() if value}
             if values:
-                found[str(raw["sk"]["S"]).removeprefix("S#")] = values
+                found[str(raw["sk"]["S"]).removeprefix(key)] = values
         return found
 
     def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",

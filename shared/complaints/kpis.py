@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from .clock import iso, parse_iso
@@ -51,6 +51,20 @@ OPINION_CHARS = 500  # an opinion as the report quotes it
 MONEY = frozenset({"compensation", "fines"})  # metrics in yuan; all others are counts
 
 Counts = dict[str, Decimal]  # metric -> value
+
+# A scope's counts of a month are kept in two parts, so that what a report reads of the scopes it ranks
+# does not depend on how varied their complaints are: the **summary** (every figure of ``Figures``:
+# volume, outcome, survey histogram, compensation, responsibility — what a dealer's row in a ranking
+# shows) and the **detail** (composition by category, severity, channel and root cause, milestones,
+# issue tags — what only the scope's own report shows). A brand report reads every scope's summary and
+# its own detail.
+Part = Literal["summary", "detail"]
+PARTS: tuple[Part, ...] = ("summary", "detail")
+DETAIL_PREFIXES = ("category:", "severity:", "channel:", "root_cause:", "milestone:", "milestone_on_time:", "issue:")
+
+
+def part_of(metric: str) -> Part:
+    return "detail" if metric.startswith(DETAIL_PREFIXES) else "summary"
 
 
 # ----- scopes and months ---------------------------------------------------------------------------
@@ -369,9 +383,9 @@ def case_changes(old: Case | None, new: Case, tenant: Tenant) -> KpiChanges:
 class KpiReader(Protocol):
     """What reports read: the store's aggregates, or a ``KpiTables`` recomputed from cases."""
 
-    def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
-        """The month's aggregates whose scope starts with ``prefix`` ("" = every scope); a metric
-        that is not there is 0 (a count that went back to 0 is left out)."""
+    def kpi_counts(self, brand_id: str, month: str, prefix: str = "", part: Part = "summary") -> dict[str, Counts]:
+        """One part (``part_of``) of the month's aggregates whose scope starts with ``prefix`` ("" =
+        every scope); a metric that is not there is 0 (a count that went back to 0 is left out)."""
         ...
 
     def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",
@@ -423,9 +437,11 @@ class KpiTables:
             for metric, value in values.items():
                 bucket[metric] += value
 
-    def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
-        return {scope: {k: v for k, v in values.items() if v} for (b, m, scope), values in sorted(self._kpi_counts.items())
-                if b == brand_id and m == month and scope.startswith(prefix) and any(values.values())}
+    def kpi_counts(self, brand_id: str, month: str, prefix: str = "", part: Part = "summary") -> dict[str, Counts]:
+        found = {scope: {k: v for k, v in values.items() if v and part_of(k) == part}
+                 for (b, m, scope), values in sorted(self._kpi_counts.items())
+                 if b == brand_id and m == month and scope.startswith(prefix)}
+        return {scope: values for scope, values in found.items() if values}
 
     def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",
                      limit: int | None = None) -> list[OpinionEntry]:
@@ -469,6 +485,15 @@ def sum_risk(buckets: Iterable[tuple[str, Counts]]) -> dict[str, Counts]:
         for metric, value in values.items():
             total[scope][metric] += value
     return {scope: {m: v for m, v in values.items() if v} for scope, values in total.items() if any(values.values())}
+
+
+def all_counts(reader: KpiReader, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
+    """Both parts of the month's aggregates, by scope (repairs and checks: a report reads what it shows)."""
+    found: dict[str, Counts] = defaultdict(dict)
+    for part in PARTS:
+        for scope, values in reader.kpi_counts(brand_id, month, prefix, part).items():
+            found[scope].update(values)
+    return dict(found)
 
 
 def recompute(cases: Iterable[Case], tenant: Tenant) -> KpiTables:
@@ -521,7 +546,7 @@ def rebuild_month(store: KpiRepairStore, brand_id: str, month: str) -> RebuildRe
         facts = case_facts(case, tenant)
         if month in facts.counts or (facts.opinion and facts.opinion.month == month):
             expected.kpi_apply(changes(brand_id, None, facts))
-    want, have = expected.kpi_counts(brand_id, month), store.kpi_counts(brand_id, month)
+    want, have = all_counts(expected, brand_id, month), all_counts(store, brand_id, month)
     corrected: dict[str, Counts] = {}
     for scope in sorted(set(want) | set(have)):
         w, h = want.get(scope, {}), have.get(scope, {})

@@ -2,8 +2,8 @@
 a quarter or a year, as data (``build_report``), then as HTML with charts, CSV or JSON, and mailed
 monthly to the brand CR center, each region's manager and each dealer's staff (``send_monthly``).
 
-Every figure comes from the KPI aggregates (``kpis.py``): a report reads one item per scope and
-month, never the cases. Time-dependent figures (open cases at risk, overdue accountability tasks)
+Every figure comes from the KPI aggregates (``kpis.py``): a report reads the summary item of each
+scope it shows and the detail item of its own scope, per month, never the cases. Time-dependent figures (open cases at risk, overdue accountability tasks)
 are as of the end of the period once it has ended — counted from the risk buckets, with the earliest
 due listed — and as of the moment the report is made while it runs (read from the open entries).
 """
@@ -32,6 +32,7 @@ from .kpis import (
     KpiReader,
     OpenEntry,
     OpinionEntry,
+    Part,
     dealer_scope,
     entry_prefix,
     month_start,
@@ -431,15 +432,15 @@ class CachedReader:
 
     def __init__(self, reader: KpiReader) -> None:
         self._reader = reader
-        self._counts: dict[tuple[str, str], dict[str, Counts]] = {}
+        self._counts: dict[tuple[str, str, Part], dict[str, Counts]] = {}
         self._opinions: dict[tuple[str, str], list[OpinionEntry]] = {}
         self._open: dict[str, list[OpenEntry]] = {}
         self._risk: dict[tuple[str, str], dict[str, Counts]] = {}
 
-    def kpi_counts(self, brand_id: str, month: str, prefix: str = "") -> dict[str, Counts]:
-        if (brand_id, month) not in self._counts:
-            self._counts[(brand_id, month)] = self._reader.kpi_counts(brand_id, month)
-        return {s: c for s, c in self._counts[(brand_id, month)].items() if s.startswith(prefix)}
+    def kpi_counts(self, brand_id: str, month: str, prefix: str = "", part: Part = "summary") -> dict[str, Counts]:
+        if (brand_id, month, part) not in self._counts:
+            self._counts[(brand_id, month, part)] = self._reader.kpi_counts(brand_id, month, "", part)
+        return {s: c for s, c in self._counts[(brand_id, month, part)].items() if s.startswith(prefix)}
 
     def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",
                      limit: int | None = None) -> list[OpinionEntry]:
@@ -483,7 +484,7 @@ class CachedStore:
 
 
 def _scope_counts(reader: KpiReader, brand: str, scope: Scope, month: str) -> dict[str, Counts]:
-    """The month's aggregates a report of ``scope`` needs: its own, its regions' and its dealers'."""
+    """The month's summaries a report of ``scope`` needs: its own, its regions' and its dealers'."""
     if scope.kind == "brand":
         return reader.kpi_counts(brand, month)
     if scope.kind == "region":
@@ -515,8 +516,9 @@ def build_report(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: S
     by_month: dict[str, dict[str, Counts]] = {m: _scope_counts(reader, brand, scope, m) for m in months}
     own: Counts = {}
     places: dict[str, Counts] = defaultdict(dict)
-    for values in by_month.values():
+    for month, values in by_month.items():
         add_counts(own, values.get(scope.key, {}))
+        add_counts(own, reader.kpi_counts(brand, month, scope.key, "detail").get(scope.key, {}))
         for key, counts in values.items():
             if key.startswith(("dealer#", "region#")) and key != scope.key:
                 add_counts(places[key], counts)
