@@ -271,7 +271,7 @@ class Measured:
     parts: dict[str, float]  # read units by what was read (the partition, and the key range of the aggregates')
 
 
-PARTS = {"AGG S#": "aggregates: summaries", "AGG D#": "aggregates: detail", "AGG O#": "opinions", "OPEN": "open cases", "ACCOUNTABILITY": "accountability",
+PARTS = {"AGG S#": "aggregates: summaries", "AGG D#": "aggregates: detail", "AGG O#": "opinions", "OPEN": "open cases", "ACCOUNTABILITY": "accountability", "ACCT": "accountability",
          "CORRECTIONS": "corrections", "BRAND": "cases (by_brand)", "RISK": "risk buckets"}
 
 
@@ -305,6 +305,7 @@ class SizeResult:
     from_aggregates: Measured
     recomputed: Measured
     dealer_report: Measured  # one dealer's December report, from aggregates
+    full: Measured  # the brand report again, once every item holds every metric (``fill_every_item``)
     reports_identical: bool
     html_bytes: int
     cases_open_at_risk: int
@@ -373,13 +374,48 @@ def run_size(cases: int, dealers: int, seed: int = 2026, moto_as_is: bool = Fals
             recomputed, again = measure("recomputed from cases", recompute)
         identical = render_json(report[0]) == render_json(again[0])
         print(f"  reports identical: {identical}", flush=True)
-        return SizeResult(cases, dealers, round(generate_seconds, 1), items, aggregated, recomputed, dealer,
+        added = fill_every_item(store, tenant)
+        print(f"  every item filled: {added:,} numbers added", flush=True)
+        full, _ = measure("from aggregates, items full", lambda: _report(store, store, tenant, Scope("brand")))
+        return SizeResult(cases, dealers, round(generate_seconds, 1), items, aggregated, recomputed, dealer, full,
                           identical, len(report[1]),
                           report[0].at_risk_overdue + report[0].at_risk_due_soon)
     finally:
         runtime.stop()
         gc.unfreeze()
         gc.collect()
+
+
+def fill_every_item(store: Any, tenant: Tenant) -> int:
+    """The most a brand report can read with this tenant, whatever the number of cases: every metric the
+    generated cases produced in any scope and month (each part: summary, detail), added to every scope
+    of every month of the year where it is missing; every risk metric to every scope of every bucket
+    month up to December. (The lists are capped already: opinions, open cases, overdue measures.)
+    The figures change; only the read units of the report made next are meant. Returns numbers added."""
+    brand = tenant.brand.id
+    months = [f"{YEAR}-{m:02d}" for m in range(1, 13)]
+    scopes = [kpis.BRAND, *sorted({kpis.region_scope(d.region) for d in tenant.dealers}),
+              *(kpis.dealer_scope(d.region, d.code) for d in tenant.dealers)]
+    added = 0
+    for part in kpis.PARTS:
+        stored = {m: store.kpi_counts(brand, m, "", part) for m in months}
+        vocabulary = sorted({metric for by_scope in stored.values() for values in by_scope.values() for metric in values})
+        for month in months:
+            for scope in scopes:
+                missing = {metric: Decimal(1) for metric in vocabulary if metric not in stored[month].get(scope, {})}
+                if missing:
+                    store.kpi_adjust(brand, month, scope, missing)
+                    added += len(missing)
+    buckets = store.kpi_risk_buckets(brand, REPORTED.key)
+    fill: dict[tuple[str, str], dict[str, Decimal]] = {}
+    for month in sorted({m for m, _ in buckets} | set(months)):
+        for scope in scopes:
+            missing = {metric: Decimal(1) for metric in kpis.RISK_METRICS if metric not in buckets.get((month, scope), {})}
+            if missing:
+                fill[(month, scope)] = missing
+                added += len(missing)
+    store._kpi_add_risk(brand, fill)
+    return added
 
 
 @contextmanager
@@ -419,10 +455,12 @@ def render(results: list[SizeResult], load: tuple[float, float]) -> str:
         lines.append(f"  {r.cases:>9,} {r.dealers:>8} {r.generate_seconds:>11.1f} | {r.from_aggregates.seconds:>12.2f} "
                      f"{r.from_aggregates.rru:>8.1f} {sum(r.from_aggregates.requests.values()):>9} | "
                      f"{r.recomputed.seconds:>12.2f} {r.recomputed.rru:>9.1f} {sum(r.recomputed.requests.values()):>9} | "
-                     f"{r.dealer_report.seconds:>8.2f} {r.dealer_report.rru:>6.1f} | {r.reports_identical}")
+                     f"{r.dealer_report.seconds:>8.2f} {r.dealer_report.rru:>6.1f} | {r.reports_identical} | "
+                     f"items full: {r.full.rru:.1f} RRU")
     lines.append("")
     for r in results:
         lines.append(f"  {r.cases:,} cases: from aggregates, RRU by what was read {r.from_aggregates.parts}; "
+                     f"items full {r.full.parts}; "
                      f"recomputed {r.recomputed.parts}; {r.items_written:,} items in the table; "
                      f"HTML {r.html_bytes:,} bytes; {r.cases_open_at_risk:,} open cases at risk")
     return "\n".join(lines)

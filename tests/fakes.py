@@ -20,7 +20,7 @@ from shared.complaints.errors import (
     LinkGoneError,
     TaskNotOpenError,
 )
-from shared.complaints.kpis import KpiTables, case_changes
+from shared.complaints.kpis import KpiTables, case_changes, in_scope
 from shared.complaints.library import LibraryEntry, library_entry
 from shared.complaints.lifecycle import Lifecycle
 from shared.complaints.links import LinkService
@@ -316,9 +316,11 @@ class MemoryStore(KpiTables):
             self.accountability[(task.brand, task.case_no)] = task
 
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
-                             open_only: bool = True, limit: int | None = None) -> list[AccountabilityTask]:
+                             open_only: bool = True, limit: int | None = None,
+                             scope: str = "brand") -> list[AccountabilityTask]:
         found = [t for (b, _), t in self.accountability.items() if b == brand_id
-                 and (due_before is None or t.due_at < due_before) and (not open_only or t.done_at is None)]
+                 and (due_before is None or t.due_at < due_before) and (not open_only or t.done_at is None)
+                 and in_scope(scope, t.region, t.dealer)]
         found = sorted(found, key=lambda t: (t.done_at is not None, t.due_at, t.case_no))
         return found[:limit] if limit is not None else sorted(found, key=lambda t: (t.due_at, t.case_no))
 

@@ -24,7 +24,8 @@ Key layout (pk / sk):
     CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
     CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month
     ACCOUNTABILITY#<b>   open#<due>#<no>           an open accountability task after closure; done#<due>#<no> once
-                                                   done (the overdue list reads open ones only)
+                                                   done (the overdue list reads open ones only); listed per
+                                                   dealer and region in the indexes (ACCT#<b>#D#<d>, ACCT#<b>#R#<r>)
     CASE#<no>            #ACCOUNTABILITY           -> the sort key of the case's accountability entry
     LIBRARY#<brand>      <cat>#<root>#<closed>#<no>  a closed case, anonymised, in the case library
     CASE#<no>            #LIBRARY                  -> the sort key of the case's library entry
@@ -57,7 +58,7 @@ from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from shared.adapters.kpi_dynamodb import DynamoKpiTables
+from shared.adapters.kpi_dynamodb import DynamoKpiTables, place_query, placed
 from shared.complaints.clock import iso, parse_iso
 from shared.complaints.errors import (
     CaseNotFoundError,
@@ -622,23 +623,26 @@ class DynamoCaseStore(DynamoKpiTables):
             previous = Item.get(f"CASE#{task.case_no}", "#ACCOUNTABILITY").ref
         except Item.DoesNotExist:
             previous = None
-        Item(key, sk, ref=task.case_no, status="done" if task.done_at else "open",
-             doc=_accountability_doc(task)).save()
+        placed(Item(key, sk, ref=task.case_no, status="done" if task.done_at else "open", doc=_accountability_doc(task)),
+               "ACCT", task.brand, task.region, task.dealer).save()
         Item(f"CASE#{task.case_no}", "#ACCOUNTABILITY", ref=sk).save()
         if previous and previous != sk:
             Item(key, previous).delete()
 
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
-                             open_only: bool = True, limit: int | None = None) -> list[AccountabilityTask]:
-        key = f"ACCOUNTABILITY#{brand_id}"
+                             open_only: bool = True, limit: int | None = None,
+                             scope: str = "brand") -> list[AccountabilityTask]:
+        index, key, sort = place_query("ACCT", brand_id, scope)
+        query = {"by_dealer": Item.by_dealer.query, "by_brand": Item.by_brand.query}.get(index or "", Item.query)
+        attribute = getattr(Item, sort)
         found: list[AccountabilityTask] = []
         for state in ("open",) if open_only else ("open", "done"):
             if limit is not None and len(found) >= limit:
                 break
-            condition = (Item.sk.between(f"{state}#", f"{state}#{iso(due_before)}") if due_before
-                         else Item.sk.startswith(f"{state}#"))
-            found.extend(_accountability_task(i.doc) for i in Item.query(
-                key, condition, limit=None if limit is None else limit - len(found)))
+            condition = (attribute.between(f"{state}#", f"{state}#{iso(due_before)}") if due_before
+                         else attribute.startswith(f"{state}#"))
+            found.extend(_accountability_task(i.doc) for i in query(
+                key or f"ACCOUNTABILITY#{brand_id}", condition, limit=None if limit is None else limit - len(found)))
         if limit is not None:
             return found[:limit]
         return sorted(found, key=lambda t: (t.due_at, t.case_no))

@@ -7,7 +7,9 @@ Key layout (pk / sk), in the one table whose schema ``dynamodb.py`` documents:
     AGG#<brand>#<YYYY-MM>   D#<scope>                  the same, detail part (composition, milestones, issues)
     AGG#<brand>#<YYYY-MM>   O#<region>#<dealer>#<no>   a customer opinion (the comment only)
     AGG#<brand>#<YYYY-MM>   M#<scope>                  the monthly report of that scope was mailed
-    OPEN#<brand>            <next due>#<case_no>       an open case's next deadline (at risk of breach)
+    OPEN#<brand>            <next due>#<case_no>       an open case's next deadline (at risk of breach); listed
+                                                       per dealer in index by_dealer (OPEN#<brand>#D#<dealer>)
+                                                       and per region in by_brand (OPEN#<brand>#R#<region>)
     RISK#<brand>            <YYYY-MM>                  risk buckets of the month (kpis.risk_buckets): one number
                                                        attribute ``<metric>|<scope>`` each, changed only by ADD
     MEMBERS#<brand>#<YYYY-MM> <case_no>                the case contributes to the month (for rebuild_month); a
@@ -33,6 +35,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.operand import Path
 
 from shared.complaints import kpis
@@ -72,6 +75,39 @@ def _risk(brand: str) -> str:
 
 def _members(brand: str, month: str) -> str:
     return f"MEMBERS#{brand}#{month}"
+
+
+def place_keys(kind: str, brand: str, region: str | None, dealer: str | None, sk: str) -> dict[str, str]:
+    """The index keys that list a brand-wide entry (open case, accountability task) per dealer (index
+    ``by_dealer``) and per region (``by_brand``), sorted as in the brand's partition: a dealer's or a
+    region's report reads its own entries, not the brand's."""
+    keys: dict[str, str] = {}
+    if dealer:
+        keys |= {"gsi1pk": f"{kind}#{brand}#D#{dealer}", "gsi1sk": sk}
+    if region:
+        keys |= {"gsi2pk": f"{kind}#{brand}#R#{region}", "gsi2sk": sk}
+    return keys
+
+
+def place_query(kind: str, brand: str, scope: str) -> tuple[str | None, str, str]:
+    """(index, partition key, sort key attribute) that list the entries of ``kind`` of a scope."""
+    region, dealer = kpis.scope_place(scope)
+    if dealer:
+        return "by_dealer", f"{kind}#{brand}#D#{dealer}", "gsi1sk"
+    if region:
+        return "by_brand", f"{kind}#{brand}#R#{region}", "gsi2sk"
+    return None, "", "sk"
+
+
+def placed(item: Item, kind: str, brand: str, region: str | None, dealer: str | None) -> Item:
+    """``item`` with the index keys of ``place_keys`` (sorted by its own sort key)."""
+    for name, value in place_keys(kind, brand, region, dealer, item.sk).items():
+        setattr(item, name, value)
+    return item
+
+
+def _open_item(brand: str, e: OpenEntry) -> Item:
+    return placed(_item()(_open(brand), e.key, doc=kpis.open_json(e)), "OPEN", brand, e.region, e.dealer)
 
 
 @dataclass(frozen=True)
@@ -182,7 +218,7 @@ class DynamoKpiTables:
         for e in changes.delete_open:
             item(_open(changes.brand), e.key).delete()
         for e in changes.put_open:
-            item(_open(changes.brand), e.key, doc=kpis.open_json(e)).save()
+            _open_item(changes.brand, e).save()
         self._kpi_add_risk(changes.brand, changes.risk)
 
     def _kpi_add_risk(self, brand: str, risk: dict[tuple[str, str], Counts]) -> None:
@@ -224,10 +260,11 @@ class DynamoKpiTables:
                 for raw in self._kpi_query(_agg(brand_id, month), f"O#{prefix}", limit=limit)]
 
     def kpi_open(self, brand_id: str, due_before: datetime | None = None,
-                 limit: int | None = None) -> list[OpenEntry]:
-        condition = _item().sk < iso(due_before) if due_before is not None else None
+                 limit: int | None = None, scope: str = kpis.BRAND) -> list[OpenEntry]:
+        index, pk, sort = place_query("OPEN", brand_id, scope)
+        condition = getattr(_item(), sort) < iso(due_before) if due_before is not None else None
         return [kpis.open_from_json(str(raw["doc"]["S"]))
-                for raw in self._kpi_query(_open(brand_id), condition=condition, limit=limit)]
+                for raw in self._kpi_query(pk or _open(brand_id), condition=condition, limit=limit, index=index)]
 
     def kpi_risk_buckets(self, brand_id: str, upto: str | None = None) -> dict[tuple[str, str], Counts]:
         condition = _item().sk <= upto if upto is not None else None
@@ -241,6 +278,33 @@ class DynamoKpiTables:
                 if Decimal(str(value["N"])):
                     found[(month, scope)][metric] = Decimal(str(value["N"]))
         return dict(found)
+
+    def kpi_compact_risk(self, brand_id: str, before: str) -> int:
+        """Remove the counts that went back to 0 from the risk buckets of months before ``before`` (a
+        bucket's cases closed), so that the report's Query of the buckets reads what is still open, not
+        every scope that was ever at risk. Each REMOVE is conditional on the counts still being 0: a
+        concurrent ADD keeps its attribute (that batch is left for the next run). Returns the number removed."""
+        item = _item()
+        connection = item._get_connection()
+        removed = 0
+        for raw in self._kpi_query(_risk(brand_id), condition=item.sk < before):
+            zeros = sorted(name for name, value in raw.items()
+                           if name not in _KEYS and "N" in value and Decimal(str(value["N"])) == 0)
+            for start in range(0, len(zeros), _ADDS):
+                names = zeros[start:start + _ADDS]
+                condition = None
+                for name in names:
+                    check = Path([name]) == {"N": "0"}
+                    condition = check if condition is None else condition & check
+                try:
+                    connection.update_item(_risk(brand_id), range_key=str(raw["sk"]["S"]),
+                                           actions=[Path([name]).remove() for name in names], condition=condition)
+                except UpdateError as exc:
+                    if exc.cause_response_code != "ConditionalCheckFailedException":
+                        raise
+                    continue
+                removed += len(names)
+        return removed
 
     def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
         return kpis.sum_risk((scope, values) for (_, scope), values in self.kpi_risk_buckets(brand_id, month).items())
@@ -290,7 +354,7 @@ class DynamoKpiTables:
                 for o in changed.put_opinions:
                     batch.save(item(_agg(case.brand, o.month), f"O#{o.key}", doc=kpis.opinion_json(o)))
                 for e in changed.put_open:
-                    batch.save(item(_open(case.brand), e.key, doc=kpis.open_json(e)))
+                    batch.save(_open_item(case.brand, e))
                 for (month, scope), delta in changed.deltas.items():
                     for metric, value in delta.items():
                         totals[(case.brand, month, scope)][metric] += value
@@ -312,8 +376,9 @@ class DynamoKpiTables:
 
     @staticmethod
     def _kpi_query(pk: str, sk_prefix: str | None = None, *, condition: Any = None,
-                   limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """Raw items of one partition (the aggregates' attributes are not in the model), page by page."""
+                   limit: int | None = None, index: str | None = None) -> Iterator[dict[str, Any]]:
+        """Raw items of one partition of the table or of an index (the aggregates' attributes are not
+        in the model), page by page."""
         item = _item()
         if sk_prefix is not None:
             condition = item.sk.startswith(sk_prefix)
@@ -321,7 +386,7 @@ class DynamoKpiTables:
         start: dict[str, Any] | None = None
         returned = 0
         while True:
-            page = connection.query(pk, range_key_condition=condition, exclusive_start_key=start,
+            page = connection.query(pk, range_key_condition=condition, exclusive_start_key=start, index_name=index,
                                     limit=None if limit is None else limit - returned)
             for raw in page.get("Items", []):
                 returned += 1

@@ -86,6 +86,27 @@ def scopes_of(region: str | None, dealer: str | None) -> tuple[str, ...]:
     return tuple(found)
 
 
+def in_scope(scope: str, region: str | None, dealer: str | None) -> bool:
+    """Whether an entry of ``region`` and ``dealer`` belongs to the scope (a scope key)."""
+    kind, _, rest = scope.partition("#")
+    if kind == "region":
+        return region == rest
+    if kind == "dealer":
+        return dealer_scope(region, dealer or "") == scope
+    return True
+
+
+def scope_place(scope: str) -> tuple[str | None, str | None]:
+    """(region, dealer) of a scope key: (None, None) for the brand, (r, None) for a region."""
+    kind, _, rest = scope.partition("#")
+    if kind == "region":
+        return rest, None
+    if kind == "dealer":
+        region, _, dealer = rest.partition("#")
+        return (None if region == "-" else region), dealer
+    return None, None
+
+
 def entry_prefix(scope: str) -> str:
     """The key prefix of a scope's entries (opinions): ``<region>#<dealer>#<case_no>`` keys."""
     if scope == BRAND:
@@ -392,8 +413,9 @@ class KpiReader(Protocol):
                      limit: int | None = None) -> list[OpinionEntry]: ...
 
     def kpi_open(self, brand_id: str, due_before: datetime | None = None,
-                 limit: int | None = None) -> list[OpenEntry]:
-        """Open cases whose next deadline is before ``due_before`` (None: all), earliest first, at most ``limit``."""
+                 limit: int | None = None, scope: str = BRAND) -> list[OpenEntry]:
+        """Open cases of the scope (a scope key) whose next deadline is before ``due_before`` (None:
+        all), earliest first, at most ``limit``."""
         ...
 
     def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
@@ -450,9 +472,9 @@ class KpiTables:
         return found[:limit] if limit is not None else found
 
     def kpi_open(self, brand_id: str, due_before: datetime | None = None,
-                 limit: int | None = None) -> list[OpenEntry]:
+                 limit: int | None = None, scope: str = BRAND) -> list[OpenEntry]:
         found = [e for (b, _), e in sorted(self._kpi_open.items())
-                 if b == brand_id and (due_before is None or e.due_at < due_before)]
+                 if b == brand_id and (due_before is None or e.due_at < due_before) and in_scope(scope, e.region, e.dealer)]
         return found[:limit] if limit is not None else found
 
     def kpi_risk_buckets(self, brand_id: str) -> dict[tuple[str, str], Counts]:
@@ -462,6 +484,15 @@ class KpiTables:
     def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
         return sum_risk((scope, values) for (b, m, scope), values in sorted(self._kpi_risk.items())
                         if b == brand_id and m <= month)
+
+    def kpi_compact_risk(self, brand_id: str, before: str) -> int:
+        removed = 0
+        for (b, m, _), bucket in self._kpi_risk.items():
+            if b == brand_id and m < before:
+                for metric in [k for k, v in bucket.items() if v == 0]:
+                    del bucket[metric]
+                    removed += 1
+        return removed
 
     def kpi_members(self, brand_id: str, month: str) -> list[str]:
         return sorted(no for b, m, no in self._kpi_members if b == brand_id and m == month)

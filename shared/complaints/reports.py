@@ -35,6 +35,7 @@ from .kpis import (
     Part,
     dealer_scope,
     entry_prefix,
+    in_scope,
     month_start,
     next_month,
     region_scope,
@@ -422,7 +423,8 @@ def _plain(value: Any) -> Any:
 
 class ReportStore(Protocol):
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
-                             open_only: bool = True, limit: int | None = None) -> list[AccountabilityTask]: ...
+                             open_only: bool = True, limit: int | None = None,
+                             scope: str = BRAND_SCOPE) -> list[AccountabilityTask]: ...
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]: ...
 
 
@@ -450,10 +452,11 @@ class CachedReader:
         return found[:limit] if limit is not None else found
 
     def kpi_open(self, brand_id: str, due_before: datetime | None = None,
-                 limit: int | None = None) -> list[OpenEntry]:
+                 limit: int | None = None, scope: str = BRAND_SCOPE) -> list[OpenEntry]:
         if brand_id not in self._open:
             self._open[brand_id] = self._reader.kpi_open(brand_id)
-        found = [e for e in self._open[brand_id] if due_before is None or e.due_at < due_before]
+        found = [e for e in self._open[brand_id]
+                 if (due_before is None or e.due_at < due_before) and in_scope(scope, e.region, e.dealer)]
         return found[:limit] if limit is not None else found
 
     def kpi_risk(self, brand_id: str, month: str) -> dict[str, Counts]:
@@ -471,11 +474,13 @@ class CachedStore:
         self._corrections: dict[tuple[str, str], dict[str, int]] = {}
 
     def accountability_tasks(self, brand_id: str, *, due_before: datetime | None = None,
-                             open_only: bool = True, limit: int | None = None) -> list[AccountabilityTask]:
+                             open_only: bool = True, limit: int | None = None,
+                             scope: str = BRAND_SCOPE) -> list[AccountabilityTask]:
         key = (brand_id, due_before, open_only)
         if key not in self._tasks:  # read in full once: the run's dealer reports filter it
             self._tasks[key] = self._store.accountability_tasks(brand_id, due_before=due_before, open_only=open_only)
-        return self._tasks[key][:limit] if limit is not None else self._tasks[key]
+        found = [t for t in self._tasks[key] if in_scope(scope, t.region, t.dealer)]
+        return found[:limit] if limit is not None else found
 
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         if (brand_id, month) not in self._corrections:
@@ -490,14 +495,6 @@ def _scope_counts(reader: KpiReader, brand: str, scope: Scope, month: str) -> di
     if scope.kind == "region":
         return {**reader.kpi_counts(brand, month, scope.key), **reader.kpi_counts(brand, month, f"dealer#{scope.region}#")}
     return reader.kpi_counts(brand, month, scope.key)
-
-
-def _in_scope(scope: Scope, region: str | None, dealer: str | None) -> bool:
-    if scope.kind == "dealer":
-        return dealer == scope.dealer
-    if scope.kind == "region":
-        return region == scope.region
-    return True
 
 
 def build_report(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: Scope, period: Period,
@@ -639,16 +636,15 @@ def _at_risk(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: Scope
     ended = now >= end
     as_of = end if ended else now
     window_end = tenant.calendar_for(scope.dealer).add(as_of, policy.kpis.at_risk_within)
-    brand_wide = scope.kind == "brand"
-    # One entry per case (a stale duplicate of a concurrent write is ignored).
+    # One entry per case (a stale duplicate of a concurrent write is ignored). The scope's own entries
+    # (dealers and regions: their index); of a period that has ended, only those listed.
     latest: dict[str, OpenEntry] = {}
-    for e in reader.kpi_open(brand, window_end, limit=AT_RISK_LISTED if ended and brand_wide else None):
-        if _in_scope(scope, e.region, e.dealer) and (e.case_no not in latest or e.due_at > latest[e.case_no].due_at):
+    for e in reader.kpi_open(brand, window_end, limit=AT_RISK_LISTED if ended else None, scope=scope.key):
+        if e.case_no not in latest or e.due_at > latest[e.case_no].due_at:
             latest[e.case_no] = e
     cases = sorted(latest.values(), key=lambda e: (e.due_at, e.case_no))
-    tasks = [t for t in store.accountability_tasks(brand, due_before=as_of,
-                                                   limit=OVERDUE_TASKS_LISTED if ended and brand_wide else None)
-             if _in_scope(scope, t.region, t.dealer)]
+    tasks = store.accountability_tasks(brand, due_before=as_of, limit=OVERDUE_TASKS_LISTED if ended else None,
+                                       scope=scope.key)
     if ended:
         risk = reader.kpi_risk(brand, last)
         own = risk.get(scope.key, {})

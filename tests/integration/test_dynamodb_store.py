@@ -118,8 +118,9 @@ def test_accountability_tasks_by_due_date_and_state(store: DynamoCaseStore) -> N
 
     t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
-    def task(case_no: str, due_days: int, done: bool = False) -> AccountabilityTask:
-        return AccountabilityTask(brand="aurora", case_no=case_no, dealer="SH001", region="east",
+    def task(case_no: str, due_days: int, done: bool = False, dealer: str = "SH001",
+             region: str = "east") -> AccountabilityTask:
+        return AccountabilityTask(brand="aurora", case_no=case_no, dealer=dealer, region=region,
                                   responsibility="employee", measure="fine", fine="200", assignee="gm@x.example",
                                   recorded_at=t0, due_at=t0 + timedelta(days=due_days),
                                   done_at=t0 + timedelta(days=1) if done else None)
@@ -134,3 +135,12 @@ def test_accountability_tasks_by_due_date_and_state(store: DynamoCaseStore) -> N
     everything = store.accountability_tasks("aurora", open_only=False)
     assert [t.case_no for t in everything] == ["A-3", "A-1", "A-2"]
     assert store.accountability_tasks("other") == []
+    # A dealer's and a region's own tasks, from their index partitions (not the brand's list filtered).
+    store.put_accountability_task(task("B-1", 10, dealer="BJ002", region="north"))
+    store.put_accountability_task(task("B-1", 12, dealer="BJ002", region="north"))  # moved: the old entry goes
+    assert [t.case_no for t in store.accountability_tasks("aurora", scope="dealer#east#SH001")] == ["A-1", "A-2"]
+    assert [t.case_no for t in store.accountability_tasks("aurora", scope="dealer#north#BJ002")] == ["B-1"]
+    assert [t.case_no for t in store.accountability_tasks("aurora", scope="region#north", limit=5)] == ["B-1"]
+    assert [t.case_no for t in store.accountability_tasks("aurora", scope="region#east", open_only=False,
+                                                          due_before=t0 + timedelta(days=25))] == ["A-3", "A-1"]
+    assert store.accountability_tasks("aurora", scope="dealer#south#GZ003") == []
