@@ -388,7 +388,7 @@ def run_size(cases: int, dealers: int, seed: int = 2026, moto_as_is: bool = Fals
 
 def fill_every_item(store: Any, tenant: Tenant) -> int:
     """The most a brand report can read with this tenant, whatever the number of cases: every metric the
-    generated cases produced in any scope and month (each part: summary, detail), added to every scope
+    generated cases produced in any scope and month, added to every scope
     of every month of the year where it is missing; every risk metric to every scope of every bucket
     month up to December. (The lists are capped already: opinions, open cases, overdue measures.)
     The figures change; only the read units of the report made next are meant. Returns numbers added."""
@@ -397,15 +397,14 @@ def fill_every_item(store: Any, tenant: Tenant) -> int:
     scopes = [kpis.BRAND, *sorted({kpis.region_scope(d.region) for d in tenant.dealers}),
               *(kpis.dealer_scope(d.region, d.code) for d in tenant.dealers)]
     added = 0
-    for part in kpis.PARTS:
-        stored = {m: store.kpi_counts(brand, m, "", part) for m in months}
-        vocabulary = sorted({metric for by_scope in stored.values() for values in by_scope.values() for metric in values})
-        for month in months:
-            for scope in scopes:
-                missing = {metric: Decimal(1) for metric in vocabulary if metric not in stored[month].get(scope, {})}
-                if missing:
-                    store.kpi_adjust(brand, month, scope, missing)
-                    added += len(missing)
+    stored = {m: kpis.all_counts(store, brand, m) for m in months}
+    vocabulary = sorted({metric for by_scope in stored.values() for values in by_scope.values() for metric in values})
+    for month in months:
+        for scope in scopes:
+            missing = {metric: Decimal(1) for metric in vocabulary if metric not in stored[month].get(scope, {})}
+            if missing:
+                store.kpi_adjust(brand, month, scope, missing)  # each in its part (kpis.part_of)
+                added += len(missing)
     buckets = store.kpi_risk_buckets(brand, REPORTED.key)
     fill: dict[tuple[str, str], dict[str, Decimal]] = {}
     for month in sorted({m for m, _ in buckets} | set(months)):

@@ -1,10 +1,10 @@
 """The KPI tables on DynamoDB (``shared/complaints/kpis.py``), mixed into ``DynamoCaseStore``.
 
 Key layout (pk / sk), in the one table whose schema ``dynamodb.py`` documents:
-    AGG#<brand>#<YYYY-MM>   S#<scope>                  the month's counts for one scope, summary part
-                                                       (kpis.part_of): one number attribute per metric,
-                                                       changed only by ADD
-    AGG#<brand>#<YYYY-MM>   D#<scope>                  the same, detail part (composition, milestones, issues)
+    AGG#<brand>#<YYYY-MM>   S#<scope>                  the month's counts for one scope (a dealer's: their
+                                                       summary part, kpis.part_of): one number attribute per
+                                                       metric, changed only by ADD
+    AGG#<brand>#<YYYY-MM>   D#<scope>                  a dealer's detail part (composition, milestones, issues)
     AGG#<brand>#<YYYY-MM>   O#<region>#<dealer>#<no>   a customer opinion (the comment only)
     AGG#<brand>#<YYYY-MM>   M#<scope>                  the monthly report of that scope was mailed
     OPEN#<brand>            <next due>#<case_no>       an open case's next deadline (at risk of breach); listed
@@ -239,7 +239,7 @@ class DynamoKpiTables:
         may change a hundred."""
         for part in kpis.PARTS:
             actions = [Path([metric]).add({"N": str(value)}) for metric, value in sorted(delta.items())
-                       if value != 0 and kpis.part_of(metric) == part]
+                       if value != 0 and kpis.part_of(metric, scope) == part]
             for start in range(0, len(actions), _ADDS):
                 _item()._get_connection().update_item(_agg(brand_id, month), range_key=f"{_PART_KEYS[part]}{scope}",
                                                       actions=actions[start:start + _ADDS])

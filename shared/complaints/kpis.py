@@ -52,19 +52,25 @@ MONEY = frozenset({"compensation", "fines"})  # metrics in yuan; all others are 
 
 Counts = dict[str, Decimal]  # metric -> value
 
-# A scope's counts of a month are kept in two parts, so that what a report reads of the scopes it ranks
-# does not depend on how varied their complaints are: the **summary** (every figure of ``Figures``:
-# volume, outcome, survey histogram, compensation, responsibility — what a dealer's row in a ranking
-# shows) and the **detail** (composition by category, severity, channel and root cause, milestones,
-# issue tags — what only the scope's own report shows). A brand report reads every scope's summary and
-# its own detail.
+# A dealer's counts of a month are kept in two parts, so that what a brand or region report reads of the
+# dealers it ranks does not depend on how varied their complaints are: the **summary** (every figure of
+# ``Figures``: volume, outcome, survey histogram, compensation, responsibility — what a dealer's row in a
+# ranking shows) and the **detail** (composition by category, severity, channel and root cause,
+# milestones, issue tags — what only the dealer's own report shows). The brand's and the regions' counts,
+# few and read by their own reports, are one part (the summary): a case write updates four items, not six.
 Part = Literal["summary", "detail"]
 PARTS: tuple[Part, ...] = ("summary", "detail")
 DETAIL_PREFIXES = ("category:", "severity:", "channel:", "root_cause:", "milestone:", "milestone_on_time:", "issue:")
 
 
-def part_of(metric: str) -> Part:
-    return "detail" if metric.startswith(DETAIL_PREFIXES) else "summary"
+def has_detail(scope: str) -> bool:
+    """Whether the scope's counts are kept in two parts (a dealer's) or in one."""
+    return scope.startswith("dealer#")
+
+
+def part_of(metric: str, scope: str) -> Part:
+    """The part of a scope's counts a metric is kept in."""
+    return "detail" if has_detail(scope) and metric.startswith(DETAIL_PREFIXES) else "summary"
 
 
 # ----- scopes and months ---------------------------------------------------------------------------
@@ -460,7 +466,7 @@ class KpiTables:
                 bucket[metric] += value
 
     def kpi_counts(self, brand_id: str, month: str, prefix: str = "", part: Part = "summary") -> dict[str, Counts]:
-        found = {scope: {k: v for k, v in values.items() if v and part_of(k) == part}
+        found = {scope: {k: v for k, v in values.items() if v and part_of(k, scope) == part}
                  for (b, m, scope), values in sorted(self._kpi_counts.items())
                  if b == brand_id and m == month and scope.startswith(prefix)}
         return {scope: values for scope, values in found.items() if values}

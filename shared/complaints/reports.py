@@ -2,8 +2,9 @@
 a quarter or a year, as data (``build_report``), then as HTML with charts, CSV or JSON, and mailed
 monthly to the brand CR center, each region's manager and each dealer's staff (``send_monthly``).
 
-Every figure comes from the KPI aggregates (``kpis.py``): a report reads the summary item of each
-scope it shows and the detail item of its own scope, per month, never the cases. Time-dependent figures (open cases at risk, overdue accountability tasks)
+Every figure comes from the KPI aggregates (``kpis.py``): a report reads the counts of its own scope
+(a dealer's in two parts) and the summaries of the dealers and regions it ranks, per month, never the
+cases. Time-dependent figures (open cases at risk, overdue accountability tasks)
 are as of the end of the period once it has ended — counted from the risk buckets, with the earliest
 due listed — and as of the moment the report is made while it runs (read from the open entries).
 """
@@ -35,6 +36,7 @@ from .kpis import (
     Part,
     dealer_scope,
     entry_prefix,
+    has_detail,
     in_scope,
     month_start,
     next_month,
@@ -515,7 +517,8 @@ def build_report(reader: KpiReader, store: ReportStore, tenant: Tenant, scope: S
     places: dict[str, Counts] = defaultdict(dict)
     for month, values in by_month.items():
         add_counts(own, values.get(scope.key, {}))
-        add_counts(own, reader.kpi_counts(brand, month, scope.key, "detail").get(scope.key, {}))
+        if has_detail(scope.key):
+            add_counts(own, reader.kpi_counts(brand, month, scope.key, "detail").get(scope.key, {}))
         for key, counts in values.items():
             if key.startswith(("dealer#", "region#")) and key != scope.key:
                 add_counts(places[key], counts)

@@ -71,8 +71,10 @@ def test_dynamodb_aggregates_agree_with_the_cases_after_real_lifecycles(mixed: D
     details = mixed.kpi_counts("aurora", "2026-10", "dealer#east#", "detail")
     assert details == fresh.kpi_counts("aurora", "2026-10", "dealer#east#", "detail") and details
     summaries = mixed.kpi_counts("aurora", "2026-10", "dealer#east#")
-    assert all(kpis.part_of(m) == "detail" for v in details.values() for m in v)
-    assert all(kpis.part_of(m) == "summary" for v in summaries.values() for m in v)
+    assert all(m.startswith(kpis.DETAIL_PREFIXES) for v in details.values() for m in v)
+    assert not any(m.startswith(kpis.DETAIL_PREFIXES) for v in summaries.values() for m in v)
+    assert mixed.kpi_counts("aurora", "2026-10", "region#", "detail") == {}  # a region's counts: one item
+    assert any(m.startswith("category:") for m in mixed.kpi_counts("aurora", "2026-10", "region#east")["region#east"])
     now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     from_aggregates = build_report(mixed, mixed, tenant, Scope("brand"), Period.parse("2026-Q4"), now)
     from_cases = build_report(fresh, mixed, tenant, Scope("brand"), Period.parse("2026-Q4"), now)
