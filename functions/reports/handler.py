@@ -7,7 +7,7 @@
   center any: anything else is 403 (an unknown dealer or region 404).
 - ``{"action": "monthly"}`` (EventBridge Scheduler, the 1st of the month): mail last month's
   reports to the brand CR center, each regional manager and each dealer's staff; ``"month"``
-  overrides the month.
+  overrides the month. Then the risk buckets of past months lose their zeros (``kpi_compact_risk``).
 - ``{"action": "rebuild", "months": ["2026-11", "2026-Q4"], "open": true}`` (by hand, docs/decisions.md
   "KPI aggregates"): recompute months of aggregates from their cases and correct them; ``open``
   also rebuilds the open-case entries from the cases received in the last ``open_days`` (400).

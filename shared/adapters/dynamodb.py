@@ -31,13 +31,17 @@ Key layout (pk / sk):
     CASE#<no>            #LIBRARY                  -> the sort key of the case's library entry
     INBOX#<yyyy-mm-dd>   <ses-id>                  a received mail listed under its day (the reconciler's list)
     OUTBOX#pending       <at>#<hash>               an outgoing mail the mail service refused: re-sent by the reconciler
-    AGG#<b>#<yyyy-mm>    S#<scope>                 KPI counts of a month for the brand, a region or a dealer;
-                                                   O#<r>#<d>#<no> its opinions, M#<scope> its mailed reports
+    AGG#<b>#<yyyy-mm>    S#<scope>                 KPI counts of a month for the brand, a region or a dealer
+                                                   (a dealer's summary; D#<scope> its detail); O#<r>#<d>#<no>
+                                                   its opinions, M#<scope> its mailed reports
     MEMBERS#<b>#<yyyy-mm> <no>                     the cases that contribute to a month's KPIs (its rebuild)
     OPEN#<brand>         <next due>#<no>           an open case's next deadline (reports: at risk of breach)
                                                    (kpi_dynamodb.py has the details)
-Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase.
-Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first.
+Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase;
+    (OPEN#<b>#D#<d>, <due>#<no>) a dealer's open cases, (ACCT#<b>#D#<d>, <state>#<due>#<no>) its
+    accountability measures.
+Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first; (OPEN#<b>#R#<r>, …)
+    and (ACCT#<b>#R#<r>, …) the same per region.
 """
 
 from __future__ import annotations
