@@ -305,7 +305,8 @@ class SizeResult:
     from_aggregates: Measured
     recomputed: Measured
     dealer_report: Measured  # one dealer's December report, from aggregates
-    full: Measured  # the brand report again, once every item holds every metric (``fill_every_item``)
+    counts_full: Measured  # the brand report again, once every count item holds every metric (``fill_counts``)
+    full: Measured  # and once every risk bucket month holds every scope too (``fill_risk``)
     reports_identical: bool
     html_bytes: int
     cases_open_at_risk: int
@@ -374,11 +375,14 @@ def run_size(cases: int, dealers: int, seed: int = 2026, moto_as_is: bool = Fals
             recomputed, again = measure("recomputed from cases", recompute)
         identical = render_json(report[0]) == render_json(again[0])
         print(f"  reports identical: {identical}", flush=True)
-        added = fill_every_item(store, tenant)
-        print(f"  every item filled: {added:,} numbers added", flush=True)
-        full, _ = measure("from aggregates, items full", lambda: _report(store, store, tenant, Scope("brand")))
-        return SizeResult(cases, dealers, round(generate_seconds, 1), items, aggregated, recomputed, dealer, full,
-                          identical, len(report[1]),
+        added = fill_counts(store, tenant)
+        print(f"  every count item filled: {added:,} numbers added", flush=True)
+        counts_full, _ = measure("from aggregates, counts full", lambda: _report(store, store, tenant, Scope("brand")))
+        added = fill_risk(store, tenant)
+        print(f"  every risk bucket filled: {added:,} numbers added", flush=True)
+        full, _ = measure("from aggregates, all full", lambda: _report(store, store, tenant, Scope("brand")))
+        return SizeResult(cases, dealers, round(generate_seconds, 1), items, aggregated, recomputed, dealer,
+                          counts_full, full, identical, len(report[1]),
                           report[0].at_risk_overdue + report[0].at_risk_due_soon)
     finally:
         runtime.stop()
@@ -386,35 +390,44 @@ def run_size(cases: int, dealers: int, seed: int = 2026, moto_as_is: bool = Fals
         gc.collect()
 
 
-def fill_every_item(store: Any, tenant: Tenant) -> int:
-    """The most a brand report can read with this tenant, whatever the number of cases: every metric the
-    generated cases produced in any scope and month, added to every scope
-    of every month of the year where it is missing; every risk metric to every scope of every bucket
-    month up to December. (The lists are capped already: opinions, open cases, overdue measures.)
-    The figures change; only the read units of the report made next are meant. Returns numbers added."""
+def _scopes(tenant: Tenant) -> list[str]:
+    return [kpis.BRAND, *sorted({kpis.region_scope(d.region) for d in tenant.dealers}),
+            *(kpis.dealer_scope(d.region, d.code) for d in tenant.dealers)]
+
+
+def fill_counts(store: Any, tenant: Tenant) -> int:
+    """The most the counts part of a brand report can read with this tenant, whatever the number of
+    cases: every metric the generated cases produced in any scope and month, added to every scope of
+    every month of the year where it is missing (each to its part, ``kpis.part_of``). The figures
+    change; only the read units of the report made next are meant. Returns the numbers added."""
     brand = tenant.brand.id
     months = [f"{YEAR}-{m:02d}" for m in range(1, 13)]
-    scopes = [kpis.BRAND, *sorted({kpis.region_scope(d.region) for d in tenant.dealers}),
-              *(kpis.dealer_scope(d.region, d.code) for d in tenant.dealers)]
     added = 0
     stored = {m: kpis.all_counts(store, brand, m) for m in months}
     vocabulary = sorted({metric for by_scope in stored.values() for values in by_scope.values() for metric in values})
     for month in months:
-        for scope in scopes:
+        for scope in _scopes(tenant):
             missing = {metric: Decimal(1) for metric in vocabulary if metric not in stored[month].get(scope, {})}
             if missing:
-                store.kpi_adjust(brand, month, scope, missing)  # each in its part (kpis.part_of)
+                store.kpi_adjust(brand, month, scope, missing)
                 added += len(missing)
+    return added
+
+
+def fill_risk(store: Any, tenant: Tenant) -> int:
+    """Every risk metric of every scope in every bucket month up to December: each scope with a case
+    still open from every month of the year (what the risk part reads grows with the months of such a
+    backlog, not with the cases in it). Returns the numbers added."""
+    brand = tenant.brand.id
     buckets = store.kpi_risk_buckets(brand, REPORTED.key)
     fill: dict[tuple[str, str], dict[str, Decimal]] = {}
-    for month in sorted({m for m, _ in buckets} | set(months)):
-        for scope in scopes:
+    for month in sorted({m for m, _ in buckets} | {f"{YEAR}-{m:02d}" for m in range(1, 13)}):
+        for scope in _scopes(tenant):
             missing = {metric: Decimal(1) for metric in kpis.RISK_METRICS if metric not in buckets.get((month, scope), {})}
             if missing:
                 fill[(month, scope)] = missing
-                added += len(missing)
     store._kpi_add_risk(brand, fill)
-    return added
+    return sum(len(values) for values in fill.values())
 
 
 @contextmanager
@@ -455,11 +468,11 @@ def render(results: list[SizeResult], load: tuple[float, float]) -> str:
                      f"{r.from_aggregates.rru:>8.1f} {sum(r.from_aggregates.requests.values()):>9} | "
                      f"{r.recomputed.seconds:>12.2f} {r.recomputed.rru:>9.1f} {sum(r.recomputed.requests.values()):>9} | "
                      f"{r.dealer_report.seconds:>8.2f} {r.dealer_report.rru:>6.1f} | {r.reports_identical} | "
-                     f"items full: {r.full.rru:.1f} RRU")
+                     f"counts full {r.counts_full.rru:.1f} RRU, all full {r.full.rru:.1f} RRU")
     lines.append("")
     for r in results:
         lines.append(f"  {r.cases:,} cases: from aggregates, RRU by what was read {r.from_aggregates.parts}; "
-                     f"items full {r.full.parts}; "
+                     f"counts full {r.counts_full.parts}; all full {r.full.parts}; "
                      f"recomputed {r.recomputed.parts}; {r.items_written:,} items in the table; "
                      f"HTML {r.html_bytes:,} bytes; {r.cases_open_at_risk:,} open cases at risk")
     return "\n".join(lines)

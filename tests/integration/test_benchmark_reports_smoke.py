@@ -16,5 +16,7 @@ def test_the_report_from_aggregates_equals_the_recomputed_one_for_a_fraction_of_
     assert result.from_aggregates.requests == {"Query": 21}
     assert result.from_aggregates.rru * 20 < result.recomputed.rru
     assert result.dealer_report.rru <= result.from_aggregates.rru
-    # Every item holding every metric (the most this tenant's report can read): the same queries.
-    assert result.full.requests == {"Query": 21} and result.from_aggregates.rru <= result.full.rru
+    # Every count item holding every metric, then every risk bucket every scope (the most this tenant's
+    # report can read over this year): the same queries, more units.
+    assert result.counts_full.requests == result.full.requests == {"Query": 21}
+    assert result.from_aggregates.rru <= result.counts_full.rru <= result.full.rru
