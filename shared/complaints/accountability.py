@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import InvalidTransitionError
+from .kpis import BRAND, dealer_scope, region_scope
 from .lifecycle import Ctx, Lifecycle
 from .models import Accountability, Case, Measure, Responsibility
 from .notifications import MailLinks
@@ -173,10 +174,24 @@ class AccountabilityService:
         return ctx.case
 
     def tasks(self, viewer: Viewer, *, overdue_only: bool = False, open_only: bool = True) -> list[AccountabilityTask]:
-        """The viewer's tasks, earliest due first."""
+        """The viewer's tasks, earliest due first: the brand's list for brand staff, else each region
+        the viewer sees whole and each other dealer of theirs from its own partition (never the brand's
+        list filtered)."""
         due_before = self.clock.now() if overdue_only else None
-        return [t for t in self.store.accountability_tasks(viewer.brand, due_before=due_before, open_only=open_only)
-                if viewer.sees_dealer(t.dealer)]
+        if viewer.dealers is None:
+            scopes = [BRAND]
+        else:
+            tenant = self.store.get_tenant(viewer.brand)
+            scopes = []
+            for region in sorted({d.region for d in tenant.dealers}):
+                codes = {d.code for d in tenant.dealers if d.region == region}
+                if codes <= viewer.dealers:
+                    scopes.append(region_scope(region))
+                else:
+                    scopes.extend(dealer_scope(region, code) for code in sorted(codes & viewer.dealers))
+        found = [t for scope in scopes for t in self.store.accountability_tasks(
+            viewer.brand, due_before=due_before, open_only=open_only, scope=scope)]
+        return sorted((t for t in found if viewer.sees_dealer(t.dealer)), key=lambda t: (t.due_at, t.case_no))
 
     def remind_overdue(self, brand_id: str) -> list[str]:
         """Mail each overdue measure's assignee, once a day (a retried run sends nothing twice)."""

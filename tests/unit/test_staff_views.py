@@ -274,6 +274,7 @@ def test_overdue_measures_are_listed_per_scope_and_reminded_once_a_day(d: Domain
     d.clock.set(T0 + timedelta(days=16))
     assert [t.case_no for t in service.tasks(viewer(d, CS_SH001), overdue_only=True)] == ["AUR-SH001-202611-00001"]
     assert len(service.tasks(viewer(d, CR), overdue_only=True)) == 2
+    assert [t.case_no for t in service.tasks(viewer(d, EAST), overdue_only=True)] == ["AUR-SH001-202611-00001"]
     assert service.tasks(viewer(d, "cr.center@borealis-motors.example", "borealis")) == []
 
     sent = len(d.mailer.sent)
