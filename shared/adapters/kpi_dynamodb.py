@@ -248,10 +248,12 @@ class DynamoKpiTables:
         found: dict[str, Counts] = {}
         key = _PART_KEYS[part]
         for raw in self._kpi_query(_agg(brand_id, month), f"{key}{prefix}"):
-            values = {name: Decimal(str(value["N"])) for name, value in raw.items() if name not in _KEYS and "N" in value}
+            scope = str(raw["sk"]["S"]).removeprefix(key)
+            values = {name: Decimal(str(value["N"])) for name, value in raw.items()
+                      if name not in _KEYS and "N" in value and kpis.part_of(name, scope) == part}
             values = {name: value for name, value in values.items() if value}
             if values:
-                found[str(raw["sk"]["S"]).removeprefix(key)] = values
+                found[scope] = values
         return found
 
     def kpi_opinions(self, brand_id: str, month: str, prefix: str = "",
