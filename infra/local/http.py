@@ -29,6 +29,7 @@ from .settings import LocalSettings
 
 MAX_INBOUND = 40 * 1024 * 1024  # SES's receiving limit
 MAX_API_BODY = 1024 * 1024
+DRAINED = 10 * 1024 * 1024  # what a refused body is read of before the answer (API Gateway's payload limit)
 
 
 def api_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str,
@@ -115,6 +116,11 @@ class LocalHttpServer:
         length = int(req.headers.get("content-length") or 0)
         limit = MAX_INBOUND if path == "/_local/inbound" else MAX_API_BODY
         if length > limit:
+            # Read what was sent (up to API Gateway's own 10 MB limit) so that the client, still sending,
+            # gets the 413 and not a broken pipe; a larger body is answered as it comes.
+            remaining = min(length, DRAINED)
+            while remaining > 0 and (chunk := req.rfile.read(min(65536, remaining))):
+                remaining -= len(chunk)
             self._send(req, 413, "application/json", json.dumps({"error": "body too large"}).encode())
             return
         body = req.rfile.read(length) if length else b""
