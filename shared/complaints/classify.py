@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from .models import Category, Language, Severity
+from .models import Category, Evidence, Language, Severity
 
 
 class Hazard(NamedTuple):
@@ -346,6 +346,9 @@ class ClassificationResult:
     media_or_regulator: bool
     demands_compensation: bool
     reasons: list[str]
+    possible_safety: bool = False  # a safety risk possible but not certain: critical, to be confirmed
+    confidence: float = 1.0  # of the category, 0-1
+    evidence: tuple[Evidence, ...] = ()
 
 
 class _Hit(NamedTuple):

@@ -446,7 +446,9 @@ def _classification(found: ClassificationResult) -> Classification:
     if found.demands_compensation and severity == "general":
         severity = "major"
     return Classification(category=found.category, severity=severity, safety=found.safety,
-                          media_or_regulator=found.media_or_regulator, reasons=list(found.reasons))
+                          media_or_regulator=found.media_or_regulator, reasons=list(found.reasons),
+                          possible_safety=found.possible_safety, confidence=found.confidence,
+                          evidence=list(found.evidence))
 
 
 def _read_with(parsed: ParsedMail | None) -> str:

@@ -41,6 +41,17 @@ class VehicleRef(_Model):
     plate: str | None = None
 
 
+class Evidence(_Model):
+    """One piece of what a classification weighed: the customer's own words and what they count for."""
+
+    kind: str  # "safety:<hazard>", "threat:<kind>", "demand", "category:<category>", "discounted:<why>"
+    phrase: str  # in the customer's language, as written
+    weight: float = 1.0
+
+
+SafetyReview = Literal["confirmed", "dismissed"]
+
+
 class Classification(_Model):
     category: Category
     severity: Severity
@@ -48,6 +59,12 @@ class Classification(_Model):
     media_or_regulator: bool
     repeat_of: str | None = None
     reasons: list[str] = Field(default_factory=list)  # the phrases that decided
+    # Recall first (policy §4): a safety risk that is possible but not certain makes the case
+    # critical with this flag, until the brand CR center confirms or dismisses it.
+    possible_safety: bool = False
+    safety_review: SafetyReview | None = None
+    confidence: float | None = None  # of the category, 0-1; low ones go to the review queue
+    evidence: list[Evidence] = Field(default_factory=list)
 
 
 class Milestone(_Model):
