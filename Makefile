@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install browser run test lint typecheck unit synth cfn-lint deploy destroy benchmark clean
+.PHONY: install browser run test lint typecheck unit synth cfn-lint deploy destroy benchmark clean asl
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -63,6 +63,9 @@ deploy: install  # to the account and region of the current AWS credentials; alw
 destroy: install  # asks before deleting; retained data (table, raw mail, keys, user pool) stays outside dev
 	$(need-stage)
 	$(CDK) destroy $(CDK_CONTEXT) $(CDK_ARGS) complaints-$(STAGE)
+
+asl: install  # stepfunctions/*.asl.json and stepfunctions/README.md from the table of steps (shared/complaints/steps)
+	$(PY) -m infra.asl
 
 benchmark: install
 	$(PY) -m benchmarks.lifecycles --cases 100
