@@ -1,18 +1,26 @@
 # Two commands: `make run` (install, start the local stack) and `make test` (install, run every check).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Every installed package, transitively, with its hashes: `make lock` writes it from pyproject.toml.
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install browser run test lint typecheck unit synth cfn-lint deploy destroy benchmark clean asl
+.PHONY: install lock browser run test lint typecheck unit synth cfn-lint deploy destroy benchmark clean asl
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[local,infra,dev]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+# The lock from pyproject.toml's pins and extras (pip-tools in a venv of its own, pinned too).
+lock:
+	test -x $(VENV)-lock/bin/pip-compile || { python3 -m venv $(VENV)-lock && $(VENV)-lock/bin/pip install -q pip-tools==7.7.0; }
+	$(VENV)-lock/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+		--no-emit-index-url --extra local --extra infra --extra dev -o $(LOCK) pyproject.toml
 
 # Debian's Chromium (and CJK fonts, for readable screenshots) for the browser tests.
 browser:
@@ -71,7 +79,7 @@ benchmark: install
 	$(PY) -m benchmarks.lifecycles --cases 100
 
 clean:
-	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV)-lock cdk.out .mypy_cache .ruff_cache .pytest_cache
 
 # Reliability (docs/reliability.md): nothing lost under load, faults and hostile input.
 .PHONY: load soak fuzz
