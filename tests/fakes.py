@@ -317,6 +317,15 @@ class MemoryStore(KpiTables):
                 key = f"corrections#{brand_id}#{month}#{name}"
                 self.counters[key] = self.counters.get(key, 0) + 1
 
+    def note_corrected(self, brand_id: str, month: str, case_no: str) -> None:
+        with self._lock:
+            self.counters[f"corrected#{brand_id}#{month}#{case_no}"] = 1
+
+    def corrected_cases(self, brand_id: str, since: str = "") -> list[str]:
+        prefix = f"corrected#{brand_id}#"
+        found = sorted(k.removeprefix(prefix) for k in self.counters if k.startswith(prefix))
+        return list(dict.fromkeys(k.partition("#")[2] for k in found if k >= since))
+
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         prefix = f"corrections#{brand_id}#{month}#"
         return {k.removeprefix(prefix): v for k, v in self.counters.items() if k.startswith(prefix)}

@@ -23,6 +23,7 @@ Key layout (pk / sk):
     HELD#<brand>         <held-id>                 a mail intake ignored or quarantined (held | released)
     CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
     CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month (and reviews)
+    CORRECTED#<b>        <yyyymm>#<no>             a case whose classification staff corrected or confirmed (the export)
     CASE#<no>            #REVIEW                   the case's entry in the review queue (review.py), with the case
                                                    version that wrote it; listed in index by_brand under
                                                    REVIEW#<b> while the case waits (sparse: keys removed after)
@@ -623,6 +624,13 @@ class DynamoCaseStore(DynamoKpiTables):
 
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         return {i.sk: int(i.counter or 0) for i in Item.query(f"CORRECTIONS#{brand_id}#{month}")}
+
+    def note_corrected(self, brand_id: str, month: str, case_no: str) -> None:
+        Item(f"CORRECTED#{brand_id}", f"{month}#{case_no}", ref=case_no).save()  # the same key again: no change
+
+    def corrected_cases(self, brand_id: str, since: str = "") -> list[str]:
+        items = Item.query(f"CORRECTED#{brand_id}", Item.sk >= since) if since else Item.query(f"CORRECTED#{brand_id}")
+        return list(dict.fromkeys(i.ref or i.sk.partition("#")[2] for i in items))
 
     # ----- the review queue --------------------------------------------------------------------
     def _keep_review_entry(self, case: Case, old_doc: str | None) -> None:

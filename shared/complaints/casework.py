@@ -136,6 +136,7 @@ class Casework:
             self.lifecycle.store.count_correction(ctx.case.brand, month, sorted(changes) + marks)
         else:
             self.lifecycle.store.count_correction(ctx.case.brand, month, marks, total="reviewed")
+        self.lifecycle.store.note_corrected(ctx.case.brand, month, case_no)  # a labelled example (corrections.py)
         if ctx.case.classification.severity == "critical" and ctx.case.critical_alerted_at is None:
             self.lifecycle.alert_critical(ctx)
         return ctx.case

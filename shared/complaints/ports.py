@@ -203,6 +203,13 @@ class CaseStore(Protocol):
         ...
 
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]: ...
+    def note_corrected(self, brand_id: str, month: str, case_no: str) -> None:
+        """List the case under the month (YYYYMM) a staff member settled its classification in."""
+        ...
+
+    def corrected_cases(self, brand_id: str, since: str = "") -> list[str]:
+        """The cases listed by ``note_corrected`` in ``since`` (YYYYMM) or later, each once, by month."""
+        ...
 
     # the brand CR center's review queue (review.py): kept by create_case and save_case
     def review_queue(self, brand_id: str, *, limit: int = 200) -> list[ReviewEntry]:

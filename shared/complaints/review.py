@@ -67,6 +67,12 @@ def category_unsure(cls: Classification, policy: Policy) -> bool:
 EVIDENCE_SHOWN = 6  # phrases per row: enough to decide, short enough for a phone
 
 
+def safety_evidence(cls: Classification) -> list[str]:
+    """The customer's words that made the safety risk possible (the alert mail and the case page show them)."""
+    return list(dict.fromkeys(e.phrase.strip() for e in cls.evidence
+                              if e.kind.startswith("safety") and e.phrase.strip()))[:EVIDENCE_SHOWN]
+
+
 def review_entry(case: Case, policy: Policy) -> ReviewEntry | None:
     """The case's entry in the review queue, or None: open cases only (a closed case has been
     handled by people from start to end)."""
