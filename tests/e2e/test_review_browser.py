@@ -6,7 +6,7 @@ The stack runs in this process (the local runtime and its HTTP server on a free 
 the two cases need a classification the classifier is unsure of: it is written over what intake
 decided, as the integration tests do. Everything after that goes through the browser only.
 Screenshots go to ``.local-state/screenshots/`` (ignored by git): review-desktop.png,
-review-phone.png, review-phone-done.png."""
+review-case-flag.png, review-phone.png, review-phone-done.png."""
 
 from __future__ import annotations
 
@@ -64,6 +64,13 @@ def test_review_queue_at_1280_and_390_px(manual_runtime: LocalRuntime, base: str
     expect(rows.nth(1)).to_contain_text("类别待确认")
     expect(rows.nth(1)).to_contain_text("多收了工时费")
     assert shot(page, "review-desktop").stat().st_size > 5000
+    # The case page and the list show the flag where they show the severity.
+    page.get_by_role("link", name=safety).click()
+    expect(page.locator("#safety-review")).to_contain_text("刹车踩到底")
+    expect(page.locator("#safety-review").get_by_role("button", name="确认有安全隐患")).to_be_visible()
+    assert shot(page, "review-case-flag").stat().st_size > 5000
+    page.get_by_role("link", name="案件", exact=True).click()
+    expect(page.locator("tr", has_text=safety)).to_contain_text("可能存在安全隐患——请确认")
 
     phone = browser.new_page(viewport=PHONE, is_mobile=True)
     phone.context.add_cookies([{"name": c["name"], "value": c["value"], "url": base + "/console"}

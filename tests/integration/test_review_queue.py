@@ -18,6 +18,7 @@ from infra.local.http import LocalHttpServer, api_event
 from infra.local.runtime import LocalRuntime
 from infra.local.settings import LocalSettings
 from infra.local.tokens import LocalSessions
+from shared.adapters.dynamodb import DynamoCaseStore
 from shared.complaints.lifecycle import Ctx
 from shared.complaints.models import Evidence
 from shared.runtime.wiring import services
@@ -160,3 +161,20 @@ def test_a_correction_made_in_the_console_comes_out_of_the_export(http: LocalHtt
     cli.main(["corrections", "export", str(tmp_path / "later"), "--since", "2099-01"])
     assert json.loads((tmp_path / "later" / "labels.json").read_text("utf-8")) == []
     assert safety  # reviewed by nobody yet: not an example
+
+
+def test_an_older_version_never_puts_back_an_entry_a_newer_one_removed(runtime: LocalRuntime,  # noqa: F811
+                                                                        queued: tuple[str, str]) -> None:
+    safety, _ = queued
+    store = DynamoCaseStore()
+    waiting = store.get_case(safety)  # as a slow writer read it: still waiting for review
+    assert post_api(runtime, f"/api/cases/{safety}/safety-review", CR, {"decision": "confirm"})[0] == 200
+    assert safety not in [e.case_no for e in store.review_queue("aurora")]
+    store._keep_review_entry(waiting, None)  # its queue write arrives after the newer one's
+    assert safety not in [e.case_no for e in store.review_queue("aurora")]
+    # A later version that waits again is listed again (the condition is on the version, not a one-way door).
+    case = store.get_case(safety)
+    again = case.model_copy(update={"classification": case.classification.model_copy(
+        update={"possible_safety": True, "safety_review": None})})
+    store.save_case(again)
+    assert safety in [e.case_no for e in store.review_queue("aurora")]

@@ -3,6 +3,7 @@ dismissing and settling a category do to a case, its deadlines, its counts and t
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -14,6 +15,7 @@ from shared.complaints.corrections import labelled_example, synthetic_mail
 from shared.complaints.deadlines import cycle_milestones
 from shared.complaints.errors import InvalidTransitionError
 from shared.complaints.models import Case, Classification, Customer, Evidence
+from shared.complaints.reports import Period, Scope, build_report, render_csv, render_html, render_json
 from shared.complaints.review import CategoryReviewForm, SafetyReviewForm, review_entry, severity_without_safety
 from tests.fakes import Domain
 
@@ -162,3 +164,20 @@ def test_critical_alert_says_possible_safety_risk_with_the_evidence() -> None:
     alerts = [m for m in d.mailer.sent if m.to == ["gm.sh001@dealers.example"]]
     assert alerts and "可能存在安全隐患——请确认：刹车突然变软" in alerts[0].text
     assert "可能的安全隐患" in alerts[0].text
+
+
+def test_monthly_report_counts_reviews_in_html_csv_and_json() -> None:
+    d = Domain(T0)
+    confirmed = make_case(d, possible_safety(), "AUR-SH001-202611-00007").case_no
+    dismissed = make_case(d, possible_safety(), "AUR-SH001-202611-00008").case_no
+    Casework(d.lifecycle).review_safety(confirmed, SafetyReviewForm(decision="confirm"), CR)
+    Casework(d.lifecycle).review_safety(dismissed, SafetyReviewForm(decision="dismiss"), CR)
+    report = build_report(d.store, d.store, d.tenant, Scope("brand"), Period.parse("2026-11"), T0)
+    counts = {r.key: r.value for r in report.corrections}
+    assert counts == {"corrected": 1, "reviewed": 1, "safety_confirmed": 1, "safety_dismissed": 1, "safety": 1,
+                      "severity": 1}
+    csv_rows = {tuple(line.split(",")[:2]): line.rsplit(",", 1)[1] for line in render_csv(report).splitlines()}
+    assert csv_rows[("correction", "safety_dismissed")] == "1" and csv_rows[("correction", "reviewed")] == "1"
+    assert {r["key"]: r["value"] for r in json.loads(render_json(report))["corrections"]}["safety_confirmed"] == 1
+    html = render_html(report)
+    assert "安全隐患已确认" in html and "安全隐患已排除" in html
