@@ -128,9 +128,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "evidence": ("依据（客户原话）", "Evidence (the customer's words)"),
     "confirm_safety": ("确认有安全隐患", "Confirm the safety risk"),
     "dismiss_safety": ("排除：无安全隐患", "Dismiss: no safety risk"),
-    "dismiss_hint": ("排除后按其余情况重定严重程度（仍有媒体/监管/诉讼风险为严重，有赔偿等诉求为重大，否则一般）。",
+    "dismiss_hint": ("排除后按其余情况重定严重程度（仍有媒体/监管/诉讼风险为严重，有退换/赔偿诉求或属重复投诉为重大，"
+                     "否则一般），时限随之调整。",
                      "Dismissed, the severity is what remains: critical for a media, regulator or legal threat, major "
-                     "for a demand, else general."),
+                     "for a demand or a repeat complaint, else general; the deadlines follow."),
     "confirm_category": ("确认类别", "Confirm the category"), "note_optional": ("说明（可选）", "Note (optional)"),
     "review_about": ("可能的安全隐患，以及分类把握不足的案件，最早收到的在前；每件一步即可确认或更正。",
                      "Possible safety risks and categories the classifier was unsure of, oldest first: one action "
