@@ -14,7 +14,13 @@ from .deadlines import resolution_name
 from .errors import InvalidInputError, InvalidTransitionError
 from .lifecycle import Ctx, Lifecycle
 from .models import Case, Category, SafetyReview, Severity, TimelineEvent
-from .review import CategoryReviewForm, SafetyReviewForm, awaits_safety_review, severity_without_safety
+from .review import (
+    CategoryReviewForm,
+    SafetyReviewForm,
+    awaits_safety_review,
+    category_unsure,
+    severity_without_safety,
+)
 
 
 class ClassificationCorrection(BaseModel):
@@ -110,9 +116,10 @@ class Casework:
                 cls.safety_review, cls.possible_safety = safety_review, False
                 marks.append(f"safety_{safety_review}")
             if review_category and not cls.category_reviewed:
-                cls.category_reviewed = True
-                if "category" not in changes:
+                # Counted as a confirmation only where the classifier was unsure (the queue's cases).
+                if category_unsure(cls, ctx.tenant.policy_for(None)) and "category" not in changes:
                     marks.append("category_confirmed")
+                cls.category_reviewed = True
             if corrected():
                 cls.reasons.append(f"corrected by {by}: {reason}")
             elif marks:

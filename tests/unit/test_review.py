@@ -181,3 +181,15 @@ def test_monthly_report_counts_reviews_in_html_csv_and_json() -> None:
     assert {r["key"]: r["value"] for r in json.loads(render_json(report))["corrections"]}["safety_confirmed"] == 1
     html = render_html(report)
     assert "安全隐患已确认" in html and "安全隐患已排除" in html
+
+
+def test_a_console_correction_of_a_sure_case_confirms_no_category() -> None:
+    d = Domain(T0)
+    sure = Classification(category="service", severity="general", safety=False, media_or_regulator=False,
+                          confidence=0.95)
+    no = make_case(d, sure).case_no
+    # The console's form sends every field: the category as it stands, the severity changed.
+    case = Casework(d.lifecycle).correct_classification(
+        no, ClassificationCorrection(category="service", severity="major", reason="demands a refund"), CR)
+    assert case.classification.category_reviewed
+    assert d.store.correction_counts("aurora", month(d)) == {"corrected": 1, "severity": 1}
