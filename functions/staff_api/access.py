@@ -150,8 +150,11 @@ def labelled_examples(caller: Caller, since: str | None) -> list[dict[str, Any]]
         raise FieldErrors({"since": "a month, YYYY-MM"})
     store, found = services().store, []
     for case_no in store.corrected_cases(caller.tenant.brand.id, (since or "").replace("-", "")):
-        example = corrections.labelled_example(store.case_for(caller.viewer, case_no), store.events(case_no),
-                                               caller.tenant)
+        try:
+            case = store.case_for(caller.viewer, case_no)
+        except CaseNotFoundError:
+            continue  # no longer there (erased on request, policy.md §14): nothing to export
+        example = corrections.labelled_example(case, store.events(case_no), caller.tenant)
         if example is not None:
             found.append(example)
     return found
