@@ -35,6 +35,7 @@ from shared.complaints.ports import (
     ReceivedMail,
     StoredAttachment,
 )
+from shared.complaints.review import ReviewEntry, review_entry
 from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
 from shared.complaints.views import Viewer
 
@@ -70,6 +71,7 @@ class MemoryStore(KpiTables):
         self.library: dict[tuple[str, str], LibraryEntry] = {}
         self.received: dict[tuple[date, str], ReceivedMail] = {}
         self.pending: dict[str, PendingMail] = {}
+        self.review: dict[str, tuple[int, ReviewEntry | None]] = {}  # case -> (version that wrote it, entry)
 
     def put_tenant(self, doc: dict[str, Any], vehicles: list[Vehicle]) -> None:
         tenant = Tenant.model_validate(doc)
@@ -112,6 +114,14 @@ class MemoryStore(KpiTables):
         changed = case_changes(old, new, self.get_tenant(new.brand))
         self.kpi_record_members(changed)
         self.kpi_apply(changed)
+        policy = self.get_tenant(new.brand).policy_for(None)  # the review queue, as the DynamoDB store keeps it
+        entry = review_entry(new, policy)
+        if entry != (review_entry(old, policy) if old else None) and self.review.get(new.case_no, (0, None))[0] < new.version:
+            self.review[new.case_no] = (new.version, entry)
+
+    def review_queue(self, brand_id: str, *, limit: int = 200) -> list[ReviewEntry]:
+        found = [e for _, e in self.review.values() if e is not None and e.brand == brand_id]
+        return sorted(found, key=lambda e: e.key)[:limit]
 
     def cases_received(self, brand_id: str, start: datetime, end: datetime) -> Iterator[Case]:
         found = [c for c in self.cases.values() if c.brand == brand_id and start <= c.received_at < end]
@@ -301,11 +311,20 @@ class MemoryStore(KpiTables):
     def attachments(self, case_no: str) -> list[StoredAttachment]:
         return list(self.stored_attachments.get(case_no, {}).values())
 
-    def count_correction(self, brand_id: str, month: str, fields: list[str]) -> None:
+    def count_correction(self, brand_id: str, month: str, fields: list[str], total: str = "corrected") -> None:
         with self._lock:
-            for name in ["corrected", *fields]:
+            for name in [total, *fields]:
                 key = f"corrections#{brand_id}#{month}#{name}"
                 self.counters[key] = self.counters.get(key, 0) + 1
+
+    def note_corrected(self, brand_id: str, month: str, case_no: str) -> None:
+        with self._lock:
+            self.counters[f"corrected#{brand_id}#{month}#{case_no}"] = 1
+
+    def corrected_cases(self, brand_id: str, since: str = "") -> list[str]:
+        prefix = f"corrected#{brand_id}#"
+        found = sorted(k.removeprefix(prefix) for k in self.counters if k.startswith(prefix))
+        return list(dict.fromkeys(k.partition("#")[2] for k in found if k >= since))
 
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         prefix = f"corrections#{brand_id}#{month}#"

@@ -7,6 +7,7 @@ brand's case answers 404 exactly like a case that does not exist."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -15,12 +16,13 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError, ServiceError
 from pydantic import BaseModel, ValidationError
 
-from shared.complaints import manual_intake
+from shared.complaints import corrections, manual_intake
 from shared.complaints.accountability import AccountabilityForm, AccountabilityService, DoneForm, may_act
 from shared.complaints.casework import Casework, ClassificationCorrection, DealerAssignment
 from shared.complaints.errors import CaseNotFoundError, ConfigurationError, InvalidInputError, InvalidTransitionError
 from shared.complaints.intake import IntakeResult
 from shared.complaints.models import Case
+from shared.complaints.review import QUEUE_LIMIT, CategoryReviewForm, ReviewEntry, SafetyReviewForm
 from shared.complaints.tenant import Staff, Tenant
 from shared.complaints.views import Viewer
 from shared.runtime.settings import settings
@@ -105,6 +107,66 @@ def correct_classification(caller: Caller, case_no: str, data: dict[str, Any]) -
         return Casework(services().lifecycle).correct_classification(case_no, correction, caller.member.email)
     except InvalidInputError as exc:
         raise FieldErrors(exc.fields) from exc
+
+
+def _brand_cr_only(caller: Caller, what: str) -> None:
+    if caller.member.role != "brand_cr":
+        raise ForbiddenError(f"only the brand's customer-relations center {what}")
+
+
+def review_safety(caller: Caller, case_no: str, data: dict[str, Any]) -> Case:
+    """Confirm or dismiss a possible safety risk (review.py)."""
+    visible_case(caller, case_no)
+    _brand_cr_only(caller, "confirms or dismisses a possible safety risk")
+    form = validated(SafetyReviewForm, data)
+    try:
+        return Casework(services().lifecycle).review_safety(case_no, form, caller.member.email)
+    except InvalidInputError as exc:
+        raise FieldErrors(exc.fields) from exc
+    except InvalidTransitionError as exc:
+        raise ServiceError(409, str(exc)) from exc
+
+
+def review_category(caller: Caller, case_no: str, data: dict[str, Any]) -> Case:
+    """Set or confirm the category from the review queue."""
+    visible_case(caller, case_no)
+    _brand_cr_only(caller, "works the review queue")
+    form = validated(CategoryReviewForm, data)
+    try:
+        return Casework(services().lifecycle).review_category(case_no, form, caller.member.email)
+    except InvalidInputError as exc:
+        raise FieldErrors(exc.fields) from exc
+
+
+def review_queue(caller: Caller) -> list[ReviewEntry]:
+    _brand_cr_only(caller, "works the review queue")
+    return services().store.review_queue(caller.tenant.brand.id, limit=QUEUE_LIMIT)
+
+
+def labelled_examples(caller: Caller, since: str | None) -> list[dict[str, Any]]:
+    """The brand's corrected and reviewed cases as labelled examples (corrections.py)."""
+    _brand_cr_only(caller, "exports corrections")
+    if since and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", since):
+        raise FieldErrors({"since": "a month, YYYY-MM"})
+    store, found = services().store, []
+    for case_no in store.corrected_cases(caller.tenant.brand.id, (since or "").replace("-", "")):
+        try:
+            case = store.case_for(caller.viewer, case_no)
+        except CaseNotFoundError:
+            continue  # no longer there (erased on request, policy.md §14): nothing to export
+        example = corrections.labelled_example(case, store.events(case_no), caller.tenant)
+        if example is not None:
+            found.append(example)
+    return found
+
+
+def example_mail(caller: Caller, case_no: str) -> bytes:
+    """The mail of a labelled example: the raw mail as received, or one made of the case's text."""
+    _brand_cr_only(caller, "exports corrections")
+    case = visible_case(caller, case_no)
+    if case.raw_mail_key:
+        return services().blobs.get(case.raw_mail_key)
+    return corrections.synthetic_mail(case, caller.tenant)
 
 
 def assign_dealer(caller: Caller, case_no: str, data: dict[str, Any]) -> Case:

@@ -38,6 +38,7 @@ from shared.complaints.errors import InvalidInputError
 from shared.complaints.library import LibraryEntry
 from shared.complaints.models import Category, Phase, RootCause, Severity
 from shared.complaints.notifications import PHASE_NAMES, TEMPLATES, compensation_name, html_lang
+from shared.complaints.review import awaits_safety_review, safety_evidence
 from shared.complaints.tenant import TRIAGE, Tenant
 from shared.complaints.views import (
     SLA_ORDER,
@@ -121,6 +122,25 @@ TEXT: dict[str, tuple[str, str]] = {
     "flash.classification": ("分类已更正。", "Classification corrected."), "flash.dealer": ("已分派。", "Dealer assigned."),
     "flash.accountability": ("责任认定已记录。", "Accountability recorded."),
     "flash.done": ("已标记落实。", "Marked done."), "system": ("系统", "system"),
+    "review": ("复核队列", "Review queue"), "possible_safety": ("可能存在安全隐患——请确认", "Possible safety risk — please confirm"),
+    "review.possible_safety": ("可能存在安全隐患", "Possible safety risk"),
+    "review.low_confidence": ("类别待确认", "Category unsure"), "confidence": ("把握", "Confidence"),
+    "evidence": ("依据（客户原话）", "Evidence (the customer's words)"),
+    "confirm_safety": ("确认有安全隐患", "Confirm the safety risk"),
+    "dismiss_safety": ("排除：无安全隐患", "Dismiss: no safety risk"),
+    "dismiss_hint": ("排除后按其余情况重定严重程度（仍有媒体/监管/诉讼风险为严重，有退换/赔偿诉求或属重复投诉为重大，"
+                     "否则一般），时限随之调整。",
+                     "Dismissed, the severity is what remains: critical for a media, regulator or legal threat, major "
+                     "for a demand or a repeat complaint, else general; the deadlines follow."),
+    "confirm_category": ("确认类别", "Confirm the category"), "note_optional": ("说明（可选）", "Note (optional)"),
+    "review_about": ("可能的安全隐患，以及分类把握不足的案件，最早收到的在前；每件一步即可确认或更正。",
+                     "Possible safety risks and categories the classifier was unsure of, oldest first: one action "
+                     "settles each."),
+    "no_review": ("没有待复核的案件。", "Nothing waits for review."),
+    "safety_review.confirmed": ("安全隐患已确认", "Safety risk confirmed"),
+    "safety_review.dismissed": ("安全隐患已排除", "Safety risk dismissed"),
+    "flash.safety": ("已记录安全隐患复核结果。", "Safety review recorded."),
+    "flash.category": ("类别已确认。", "Category settled."),
 }
 NAMES: dict[str, dict[str, tuple[str, str]]] = {
     "category": {"product_quality": ("产品质量", "Product quality"), "service": ("服务", "Service"),
@@ -470,6 +490,7 @@ def cases_page() -> Response[str]:
             "due": _local(tenant, r.sla.due_at, c.dealer), "due_class": _due_class(r.sla.state),
             "due_rel": _relative(r.sla.due_at, now, words) if r.sla.due_at else "",
             "severity": c.classification.severity, "severity_name": words.name("severity", c.classification.severity),
+            "possible_safety": awaits_safety_review(c.classification),
             "category": words.name("category", c.classification.category), "phase": words.name("phase", c.phase),
             "dealer": dealer.code if dealer else words("triage"),
             "dealer_name": (dealer.name_zh if words.zh and dealer.name_zh else dealer.name) if dealer else "",
@@ -550,6 +571,9 @@ def _case_page(session: Session, case_no: str, *, status: int = 200, errors: dic
         due_rel=_relative(risk.due_at, now, words) if risk.due_at else "", due_class=_due_class(risk.state),
         deadline_name=words.name("milestone", risk.deadline), received=_local(tenant, case.received_at, case.dealer),
         severity_name=words.name("severity", case.classification.severity),
+        possible_safety=awaits_safety_review(case.classification), safety_evidence=safety_evidence(case.classification),
+        safety_review_name=words(f"safety_review.{case.classification.safety_review}")
+        if case.classification.safety_review else "",
         category_name=words.name("category", case.classification.category), phase_name=words.name("phase", case.phase),
         channel_name=words.name("channel", case.channel), assignee=_person(tenant, case.assignee, words),
         dealer_name=(f"{dealer.code} {dealer.name_zh if words.zh and dealer.name_zh else dealer.name}" if dealer
@@ -625,6 +649,44 @@ def console_done(case_no: str) -> Response[str]:
     session, data = _posted()
     access.accountability_done(session.caller, case_no, data)
     return _back_to_case(case_no, "done")
+
+
+@router.post("/console/cases/<case_no>/safety-review")
+def console_review_safety(case_no: str) -> Response[str]:
+    session, data = _posted()
+    access.review_safety(session.caller, case_no, data)
+    return _back_to_case(case_no, "safety")
+
+
+# ----- the review queue (shared/complaints/review.py) ----------------------------------------------
+@router.get("/console/review")
+def review_page() -> Response[str]:
+    session = _signed_in()
+    caller, words = session.caller, _words(session.caller.tenant)
+    entries = access.review_queue(caller)
+    done = (router.current_event.query_string_parameters or {}).get("done")
+    rows = [{**e.as_json(), "url": f"/console/cases/{e.case_no}", "received": _local(caller.tenant, e.received_at),
+             "dealer": e.dealer or words("triage"), "severity_name": words.name("severity", e.severity),
+             "category_name": words.name("category", e.category),
+             "confidence_pct": f"{e.confidence:.0%}" if e.confidence is not None else "",
+             "reason_names": [(r, words(f"review.{r}")) for r in e.reasons]} for e in entries]
+    return _render("review.html", session, nav="review", rows=rows,
+                   flash=words(f"flash.{done}") if f"flash.{done}" in TEXT else None,
+                   category_options=words.options("category", get_args(Category)))
+
+
+@router.post("/console/review/<case_no>/safety")
+def review_queue_safety(case_no: str) -> Response[str]:
+    session, data = _posted()
+    access.review_safety(session.caller, case_no, data)
+    return _redirect("/console/review?done=safety")
+
+
+@router.post("/console/review/<case_no>/category")
+def review_queue_category(case_no: str) -> Response[str]:
+    session, data = _posted()
+    access.review_category(session.caller, case_no, data)
+    return _redirect("/console/review?done=category")
 
 
 # ----- manual intake -------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Staff API and console: cases (list, detail, classification corrections, dealer assignment,
-accountability), the case library, held mail (list, release) and manual intake, scoped to
+"""Staff API and console: cases (list, detail, classification corrections, safety reviews, dealer
+assignment, accountability), the review queue, the case library, held mail (list, release) and manual intake, scoped to
 the caller's place in the tenant.
 
 ``/api/`` callers carry a bearer token: a Cognito JWT verified by API Gateway's JWT authorizer
@@ -26,7 +26,15 @@ from functions.staff_api.access import Caller, FieldErrors
 from shared.complaints import library
 from shared.complaints.clock import iso
 from shared.complaints.notifications import TEMPLATES, html_lang
-from shared.complaints.views import CaseFilters, case_document, case_rows, store_dealer, store_phase
+from shared.complaints.review import awaits_safety_review
+from shared.complaints.views import (
+    CaseFilters,
+    case_document,
+    case_rows,
+    classification_json,
+    store_dealer,
+    store_phase,
+)
 from shared.runtime.observability import logger, tracer
 from shared.runtime.wiring import services
 
@@ -76,6 +84,7 @@ def list_cases() -> dict[str, Any]:
     rows = case_rows(cases, caller.tenant, filters, services().clock.now())
     return {"cases": [{"case_no": r.case.case_no, "phase": r.case.phase, "dealer": r.case.dealer,
                        "severity": r.case.classification.severity, "category": r.case.classification.category,
+                       "possible_safety": awaits_safety_review(r.case.classification),
                        "subject": r.case.subject, "received_at": r.case.received_at.isoformat(),
                        "deadline_state": r.sla.state, "next_deadline": r.sla.deadline,
                        "next_due_at": iso(r.sla.due_at) if r.sla.due_at else None} for r in rows]}
@@ -95,9 +104,30 @@ def get_case(case_no: str) -> dict[str, Any]:
 @app.post("/api/cases/<case_no>/classification")
 def correct_classification(case_no: str) -> dict[str, Any]:
     case = access.correct_classification(_caller(), case_no, access.body(app)[0])
-    c = case.classification
-    return {"case_no": case_no, "category": c.category, "severity": c.severity, "safety": c.safety,
-            "media_or_regulator": c.media_or_regulator, "classification_reasons": c.reasons}
+    return {"case_no": case_no, **classification_json(case.classification)}
+
+
+@app.post("/api/cases/<case_no>/safety-review")
+def review_safety(case_no: str) -> dict[str, Any]:
+    case = access.review_safety(_caller(), case_no, access.body(app)[0])
+    return {"case_no": case_no, **classification_json(case.classification)}
+
+
+@app.get("/api/review")
+def review_queue() -> dict[str, Any]:
+    return {"entries": [e.as_json() for e in access.review_queue(_caller())]}
+
+
+@app.get("/api/corrections")
+def list_corrections() -> dict[str, Any]:
+    since = (app.current_event.query_string_parameters or {}).get("since")
+    return {"examples": access.labelled_examples(_caller(), since)}
+
+
+@app.get("/api/corrections/<case_no>/mail")
+def correction_mail(case_no: str) -> Response[bytes]:
+    return Response(200, "message/rfc822", access.example_mail(_caller(), case_no),
+                    {"Content-Disposition": f'attachment; filename="{case_no}.eml"'})
 
 
 @app.post("/api/cases/<case_no>/dealer")

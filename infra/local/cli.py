@@ -6,6 +6,7 @@
     complaints clock [--advance-hours N | --set ISO]
     complaints case CASE_NO [--as EMAIL]
     complaints report --month 2026-11 [--dealer SH001] [--format html|csv|json] [--out FILE] [--send]
+    complaints corrections export DIR [--brand B] [--since YYYY-MM]   staff corrections as labelled examples
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from . import cli_reports
+from . import cli_corrections, cli_reports
 from .settings import LocalSettings
 
 
@@ -130,10 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     case.add_argument("case_no")
     case.add_argument("--as", dest="as_", default="cr.center@aurora-motors.example")
     cli_reports.add_parser(sub)
+    cli_corrections.add_parser(sub)
     args = parser.parse_args(argv)
     settings = LocalSettings()
     {"run": cmd_run, "send": cmd_send, "outbox": cmd_outbox, "clock": cmd_clock, "case": cmd_case,
-     "report": cli_reports.cmd_report}[args.command](settings, args)
+     "report": cli_reports.cmd_report, "corrections": cli_corrections.cmd_corrections}[args.command](settings, args)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,11 @@ Key layout (pk / sk):
     RATE#<key>           #<minute>                 requests in one minute (link pages); expires by TTL
     HELD#<brand>         <held-id>                 a mail intake ignored or quarantined (held | released)
     CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
-    CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month
+    CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month (and reviews)
+    CORRECTED#<b>        <yyyymm>#<no>             a case whose classification staff corrected or confirmed (the export)
+    CASE#<no>            #REVIEW                   the case's entry in the review queue (review.py), with the case
+                                                   version that wrote it; listed in index by_brand under
+                                                   REVIEW#<b> while the case waits (sparse: keys removed after)
     ACCOUNTABILITY#<b>   open#<due>#<no>           an open accountability task after closure; done#<due>#<no> once
                                                    done (the overdue list reads open ones only); listed per
                                                    dealer and region in the indexes (ACCT#<b>#D#<d>, ACCT#<b>#R#<r>)
@@ -41,7 +45,7 @@ Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases
     (OPEN#<b>#D#<d>, <due>#<no>) a dealer's open cases, (ACCT#<b>#D#<d>, <state>#<due>#<no>) its
     accountability measures.
 Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first; (OPEN#<b>#R#<r>, …)
-    and (ACCT#<b>#R#<r>, …) the same per region.
+    and (ACCT#<b>#R#<r>, …) the same per region; (REVIEW#<b>, <received>#<no>) the review queue, oldest first.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ from shared.complaints.ports import (
     ReceivedMail,
     StoredAttachment,
 )
+from shared.complaints.review import ReviewEntry, review_entry
 from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
 from shared.complaints.views import Viewer
 from shared.runtime.settings import settings
@@ -291,6 +296,7 @@ class DynamoCaseStore(DynamoKpiTables):
                 raise ConflictError(f"case {case.case_no} exists already") from exc
             raise
         self._kpi_finish(case.brand, kpi, None)
+        self._keep_review_entry(case, None)
         return case
 
     def get_case(self, case_no: str) -> Case:
@@ -314,6 +320,7 @@ class DynamoCaseStore(DynamoKpiTables):
                 raise ConflictError(f"case {case.case_no} changed concurrently") from exc
             raise
         self._kpi_finish(new.brand, kpi, replaced)
+        self._keep_review_entry(new, str((replaced or {}).get("doc", {}).get("S") or "") or None)
         if new.phase == "closed":  # the case library keeps every closed case (library.py)
             self.put_library_entry(library_entry(new, self.get_tenant(new.brand)))
         return new
@@ -611,12 +618,44 @@ class DynamoCaseStore(DynamoKpiTables):
         return found
 
     # ----- classification corrections ------------------------------------------------------------
-    def count_correction(self, brand_id: str, month: str, fields: list[str]) -> None:
-        for name in ["corrected", *fields]:  # one count per correction, one per field it changed
+    def count_correction(self, brand_id: str, month: str, fields: list[str], total: str = "corrected") -> None:
+        for name in [total, *fields]:  # one count per correction, one per field it changed
             Item(f"CORRECTIONS#{brand_id}#{month}", name).update(actions=[Item.counter.add(1)])
 
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]:
         return {i.sk: int(i.counter or 0) for i in Item.query(f"CORRECTIONS#{brand_id}#{month}")}
+
+    def note_corrected(self, brand_id: str, month: str, case_no: str) -> None:
+        Item(f"CORRECTED#{brand_id}", f"{month}#{case_no}", ref=case_no).save()  # the same key again: no change
+
+    def corrected_cases(self, brand_id: str, since: str = "") -> list[str]:
+        items = Item.query(f"CORRECTED#{brand_id}", Item.sk >= since) if since else Item.query(f"CORRECTED#{brand_id}")
+        return list(dict.fromkeys(i.ref or i.sk.partition("#")[2] for i in items))
+
+    # ----- the review queue --------------------------------------------------------------------
+    def _keep_review_entry(self, case: Case, old_doc: str | None) -> None:
+        """After a case write: its queue entry as the new document makes it, when that differs
+        from the replaced document's. Conditional on the case version, so that a slower writer
+        of an older version never puts back what a newer one took out; an entry that leaves the
+        queue keeps its item (with that version) and loses its index keys."""
+        policy = self._kpi_tenant(case.brand).policy_for(None)
+        entry = review_entry(case, policy)
+        before = review_entry(Case.model_validate_json(old_doc), policy) if old_doc else None
+        if entry == before:
+            return
+        item = Item(f"CASE#{case.case_no}", "#REVIEW", version=case.version, status="waiting" if entry else "reviewed",
+                    doc=json.dumps(entry.as_json(), ensure_ascii=False) if entry else None)
+        if entry is not None:
+            item.gsi2pk, item.gsi2sk = f"REVIEW#{case.brand}", entry.key
+        try:
+            item.save(condition=Item.version.does_not_exist() | (Item.version < case.version))
+        except PutError as exc:
+            if not _failed_condition(exc):
+                raise
+
+    def review_queue(self, brand_id: str, *, limit: int = 200) -> list[ReviewEntry]:
+        return [ReviewEntry.from_json(json.loads(i.doc or "{}"))
+                for i in Item.by_brand.query(f"REVIEW#{brand_id}", limit=limit)]
 
     # ----- accountability tasks ----------------------------------------------------------------
     def put_accountability_task(self, task: AccountabilityTask) -> None:

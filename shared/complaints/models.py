@@ -65,6 +65,7 @@ class Classification(_Model):
     safety_review: SafetyReview | None = None
     confidence: float | None = None  # of the category, 0-1; low ones go to the review queue
     evidence: list[Evidence] = Field(default_factory=list)
+    category_reviewed: bool = False  # staff set or confirmed the category: it leaves the review queue
 
 
 class Milestone(_Model):

@@ -21,6 +21,7 @@ import opencc
 from .clock import Clock
 from .models import Case, MailMessage
 from .ports import CaseStore, Mailer, OutgoingMail
+from .review import safety_evidence
 from .tenant import Tenant
 
 STEP_NAMES: dict[str, tuple[str, str]] = {
@@ -118,6 +119,7 @@ def _templates() -> jinja2.Environment:
     )
     env.filters["step_name"] = step_name
     env.filters["compensation_name"] = compensation_name
+    env.globals["safety_evidence"] = safety_evidence
     return env
 
 

@@ -123,6 +123,12 @@ class IntakePolicy(_Strict):
     reopen_within_days: int = Field(ge=0)  # a reply to a closed case re-opens it; later: a new, linked case
 
 
+class ClassificationPolicy(_Strict):
+    """How far the brand trusts the classifier (policy.md §4)."""
+
+    review_below_confidence: float = Field(ge=0, le=1)  # a category less sure than this goes to the review queue
+
+
 class Policy(_Strict):
     deadlines: Deadlines
     warning_fraction: float = Field(gt=0, lt=1)
@@ -137,6 +143,7 @@ class Policy(_Strict):
     status_link_valid_days: int
     kpis: KpiPolicy
     accountability: AccountabilityPolicy
+    classification: ClassificationPolicy
 
 
 def default_policy_document() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 from .kpis import KpiChanges, OpenEntry, OpinionEntry, Part
 from .library import LibraryEntry
 from .models import Case, HumanTask, Link, MailMessage, TimelineEvent
+from .review import ReviewEntry
 from .tenant import Tenant, Vehicle
 from .views import Viewer
 
@@ -195,9 +196,25 @@ class CaseStore(Protocol):
     def add_attachment(self, attachment: StoredAttachment) -> None: ...
     def attachments(self, case_no: str) -> list[StoredAttachment]: ...
 
-    # classification corrections by staff, counted per brand and month for the reports
-    def count_correction(self, brand_id: str, month: str, fields: list[str]) -> None: ...
+    # classification corrections and reviews by staff, counted per brand and month for the reports
+    def count_correction(self, brand_id: str, month: str, fields: list[str], total: str = "corrected") -> None:
+        """Count one correction (``total``: ``corrected``, or ``reviewed`` for a confirmation) and
+        each field or review mark it names."""
+        ...
+
     def correction_counts(self, brand_id: str, month: str) -> dict[str, int]: ...
+    def note_corrected(self, brand_id: str, month: str, case_no: str) -> None:
+        """List the case under the month (YYYYMM) a staff member settled its classification in."""
+        ...
+
+    def corrected_cases(self, brand_id: str, since: str = "") -> list[str]:
+        """The cases listed by ``note_corrected`` in ``since`` (YYYYMM) or later, each once, by month."""
+        ...
+
+    # the brand CR center's review queue (review.py): kept by create_case and save_case
+    def review_queue(self, brand_id: str, *, limit: int = 200) -> list[ReviewEntry]:
+        """The brand's open cases waiting for review, oldest received first."""
+        ...
 
     # accountability tasks after closure (policy.md §9), indexed per brand by due date
     def put_accountability_task(self, task: AccountabilityTask) -> None:

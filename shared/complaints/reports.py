@@ -87,6 +87,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "field:corrected": ("更正次数", "Corrections"), "field:category": ("类别", "Category"),
     "field:severity": ("严重程度", "Severity"), "field:safety": ("安全风险", "Safety flag"),
     "field:media_or_regulator": ("媒体/监管", "Media/regulator flag"),
+    "field:reviewed": ("复核确认次数", "Reviews (confirmed as classified)"),
+    "field:safety_confirmed": ("安全隐患已确认", "Possible safety risks confirmed"),
+    "field:safety_dismissed": ("安全隐患已排除", "Possible safety risks dismissed"),
+    "field:category_confirmed": ("类别已确认", "Categories confirmed"),
 }
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from .clock import iso
 from .deadlines import step_schedule
-from .models import Case, Category, Phase, Severity, TimelineEvent
+from .models import Case, Category, Classification, Phase, Severity, TimelineEvent
 from .policy import Role
 from .tenant import TRIAGE, Staff, Tenant
 
@@ -62,6 +62,14 @@ class Viewer:
         return [dealer] if dealer in self.dealers else []
 
 
+def classification_json(c: Classification) -> dict[str, Any]:
+    """How a case was classified, as the staff API shows it (the case, a correction's answer)."""
+    return {"category": c.category, "severity": c.severity, "safety": c.safety, "media_or_regulator": c.media_or_regulator,
+            "possible_safety": c.possible_safety, "safety_review": c.safety_review, "confidence": c.confidence,
+            "category_reviewed": c.category_reviewed, "classification_reasons": c.reasons,
+            "evidence": [e.model_dump() for e in c.evidence]}
+
+
 def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
     c = case.classification
     return {
@@ -71,12 +79,8 @@ def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
         "region": case.region,
         "channel": case.channel,
         "level": case.level,
-        "category": c.category,
-        "severity": c.severity,
-        "safety": c.safety,
-        "media_or_regulator": c.media_or_regulator,
+        **classification_json(c),
         "repeat_of": c.repeat_of,
-        "classification_reasons": c.reasons,
         "language": case.language,
         "subject": case.subject,
         "received_at": iso(case.received_at),
