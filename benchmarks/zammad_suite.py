@@ -7,7 +7,8 @@ helpdesk's parser (``test/data/mail/mailNNN.box``, each with its expected parse 
 The mails are not part of this project: fetch them, keep them outside the tree, point
 ``--dir`` at them. Each ``mailNNN.box`` with a ``mailNNN.yml`` beside it is compared on:
 
-- sender: Zammad's ``from_email`` against our ``from_address`` (case-insensitive);
+- sender: Zammad's ``from_email`` against our ``from_address`` (case-insensitive; a
+  trailing dot, which Zammad keeps and we drop, is the same mailbox);
 - subject: equal once whitespace runs are collapsed (Zammad keeps a trailing space);
 - body lost: Zammad found visible text (its ``body`` without markup, not "no visible
   content") and our ``text`` is empty;
@@ -81,7 +82,7 @@ class MailResult:
     def sender_agrees(self) -> bool | None:
         if self.sender_expected is None:
             return None
-        return (self.sender_ours or "").lower() == self.sender_expected.lower()
+        return (self.sender_ours or "").lower() == self.sender_expected.lower().rstrip(".")  # user@example.com. is the same
 
     @property
     def subject_agrees(self) -> bool | None:

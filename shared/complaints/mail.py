@@ -336,7 +336,8 @@ def _sender_of(msg: Message, warnings: list[str]) -> tuple[tuple[str | None, str
 
 def _addresses(value: str | None, warnings: list[str]) -> list[tuple[str | None, str]]:
     """(display name, lower-case address) pairs. The structure is parsed on the raw value,
-    so a decoded name holding a comma cannot split an address."""
+    so a decoded name holding a comma cannot split an address; a trailing dot (the DNS root,
+    user@example.com.) is dropped: it names the same mailbox."""
     if not value:
         return []
     raw = _unfold(_raw_text(value, warnings))
@@ -345,7 +346,7 @@ def _addresses(value: str | None, warnings: list[str]) -> list[tuple[str | None,
     except Exception:  # noqa: BLE001 - a malformed address header must not lose the mail
         pairs = []
     found = [
-        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().lower())
+        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().rstrip(".").lower())
         for name, addr in pairs if "@" in addr
     ]
     if not found:
