@@ -55,6 +55,7 @@ class MemoryStore(KpiTables):
         self._lock = threading.Lock()
         self.tenants: dict[str, Tenant] = {}
         self.addresses: dict[str, str] = {}
+        self.domains: dict[str, str] = {}
         self.vehicles: dict[tuple[str, str], Vehicle] = {}
         self.counters: dict[str, int] = {}
         self.cases: dict[str, Case] = {}
@@ -78,6 +79,8 @@ class MemoryStore(KpiTables):
         self.tenants[tenant.brand.id] = tenant
         for a in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers), tenant.brand.sender_address]:
             self.addresses[a.lower()] = tenant.brand.id
+        for domain in tenant.brand.receiving_domains:
+            self.domains[domain] = tenant.brand.id
         for v in vehicles:
             self.vehicles[(tenant.brand.id, v.vin)] = v
 
@@ -87,7 +90,8 @@ class MemoryStore(KpiTables):
         return self.tenants[brand_id]
 
     def tenant_for_address(self, address: str) -> str | None:
-        return self.addresses.get(address.lower())
+        address = address.lower()
+        return self.addresses.get(address) or self.domains.get(address.rpartition("@")[2])
 
     def find_vehicle(self, brand_id: str, *, vin: str | None = None, plate: str | None = None) -> Vehicle | None:
         for (b, v_vin), v in self.vehicles.items():

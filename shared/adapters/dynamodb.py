@@ -16,6 +16,7 @@ Key layout (pk / sk):
     COUNTER#<b>#<d>#<m>  #COUNTER                  case-number sequence per dealer and month
     TENANT#<brand>       #CONFIG                   the tenant's configuration and policy
     ADDRESS#<address>    #ADDRESS                  which brand a recipient address belongs to
+    DOMAIN#<domain>      #DOMAIN                   which brand receives mail at a domain (an unknown local part)
     VIN#<brand>#<vin>    #VEHICLE                  a known vehicle; PLATE#<brand>#<plate> -> its VIN
     CUSTOMER#<b>#<h>     CASE#<at>#<no>            cases of one customer / vehicle (repeat detection);
                                                    PHONE#<b>#<h> the same by phone number
@@ -222,6 +223,8 @@ class DynamoCaseStore(DynamoKpiTables):
         for address in [*tenant.brand.intake_addresses, *(d.address for d in tenant.dealers),
                         tenant.brand.sender_address]:
             Item(f"ADDRESS#{address.lower()}", "#ADDRESS", ref=brand).save()
+        for domain in tenant.brand.receiving_domains:
+            Item(f"DOMAIN#{domain}", "#DOMAIN", ref=brand).save()
         for v in vehicles:
             Item(f"VIN#{brand}#{v.vin.upper()}", "#VEHICLE", doc=v.model_dump_json()).save()
             if v.plate:
@@ -240,12 +243,17 @@ class DynamoCaseStore(DynamoKpiTables):
         return tenant
 
     def tenant_for_address(self, address: str) -> str | None:
-        key = f"address#{address.lower()}"
+        address = address.lower()
+        return self._brand_of("ADDRESS", address) or self._brand_of("DOMAIN", address.rpartition("@")[2])
+
+    @staticmethod
+    def _brand_of(kind: str, value: str) -> str | None:
+        key = f"{kind.lower()}#{value}"
         cached = _REFERENCE.get(key)
         if isinstance(cached, str):
             return cached
         try:
-            brand = Item.get(f"ADDRESS#{address.lower()}", "#ADDRESS").ref
+            brand = Item.get(f"{kind}#{value}", f"#{kind}").ref
         except Item.DoesNotExist:
             return None  # not cached: an address added a moment ago resolves at once
         if brand:

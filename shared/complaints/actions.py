@@ -50,7 +50,7 @@ class LinkActions:
         link = self.links.resolve(link_id)
         ctx = self.lifecycle.load(link.case_no)
         if link.step == "status":
-            return View(200, "status", ctx.case.language, self._status(ctx))
+            return View(200, "status", ctx.tenant.brand.reply_language(ctx.case.language), self._status(ctx))
         if link.step == "extension_consent":
             return self._extension_view(ctx, link)
         gone = self._gone(ctx, link)
@@ -113,7 +113,7 @@ class LinkActions:
 
     def _extension_view(self, ctx: Ctx, link: Link) -> View:
         ext = self._extension(ctx, link)
-        language = ctx.case.language
+        language = ctx.tenant.brand.reply_language(ctx.case.language)
         if ext is None or ext.answer is not None or link.used_at is not None:
             return View(410, "gone", language, {"reason": "used", "at": self.lifecycle.notifier.local_time(
                 ctx.tenant, ctx.case, ext.answered_at if ext else None), "case_no": link.case_no})
@@ -178,7 +178,8 @@ class LinkActions:
                                     {"via": "mail", "message_id": message_id})
             except TaskNotOpenError:
                 problem = "decided"
-        language = ctx.case.language if timer.step == "customer_reply" else ctx.tenant.brand.languages[0]
+        brand = ctx.tenant.brand
+        language = brand.reply_language(ctx.case.language) if timer.step == "customer_reply" else brand.languages[0]
         self.lifecycle.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="reply_not_applied",
                                      to=Recipient(sender, None, language), step=timer.step, problem=problem)
         return None
@@ -186,7 +187,7 @@ class LinkActions:
     # ----- views ------------------------------------------------------------------------------
     def _language(self, ctx: Ctx, link: Link) -> str:
         if link.recipient == (ctx.case.customer.email or "").lower():
-            return ctx.case.language
+            return ctx.tenant.brand.reply_language(ctx.case.language)
         return ctx.tenant.brand.languages[0]
 
     def _gone(self, ctx: Ctx, link: Link) -> View | None:
@@ -254,7 +255,8 @@ class LinkActions:
                            and m.name != "acknowledgement"]
         nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones and case.phase != "closed" else None
         return {"case": case, "events": events, "next": nxt, "fmt": fmt, "messages": self._exchanged(case),
-                "brand_name": tenant.brand.name_zh if case.language.startswith("zh") else tenant.brand.name,
+                "brand_name": tenant.brand.name_zh if tenant.brand.reply_language(case.language).startswith("zh")
+                else tenant.brand.name,
                 "dealer": tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None,
                 "phone_masked": _mask_phone(case.customer.phone)}
 

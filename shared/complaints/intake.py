@@ -18,11 +18,13 @@ from functools import cache
 from typing import Any, Literal
 
 from . import casenumbers, largeparts
+from .adverts import bulk_advert
 from .casework import set_severity
-from .classify import ClassificationResult, classify, detect_language, own_words
+from .classify import ClassificationResult, classify, own_words
 from .clock import Clock
 from .deadlines import cycle_milestones, meet
 from .errors import CaseNotFoundError, ConflictError
+from .language import detect_language
 from .lifecycle import Ctx, Lifecycle
 from .mail import ParsedMail, parse_mail
 from .models import Case, Channel, Classification, Customer, Language, MailMessage, TimelineEvent, VehicleRef
@@ -156,14 +158,14 @@ class Intake:
                                   f"Message-ID already received (SES message {first})")
         case = self._thread(parsed)
         if case is None:
-            return self._register(tenant, self._complaint(parsed, mail.raw_key, mail.recipients, received_at),
+            return self._register(tenant, self._complaint(tenant, parsed, mail.raw_key, mail.recipients, received_at),
                                   mail.ses_message_id)
         if case.brand != tenant.brand.id:
             return self._hold(tenant, mail, parsed, received_at, "quarantine_malformed",
                               "refers to a case of another tenant")
         reopen_within = timedelta(days=tenant.policy_for(case.dealer).intake.reopen_within_days)
         if case.is_closed and after_closing(case.closed_at, received_at, reopen_within) == "new_case":
-            complaint = self._complaint(parsed, mail.raw_key, mail.recipients, received_at)
+            complaint = self._complaint(tenant, parsed, mail.raw_key, mail.recipients, received_at)
             return self._register(tenant, replace(complaint, follows=case.case_no), mail.ses_message_id)
         return self._append(tenant, case, parsed, mail, received_at)
 
@@ -192,10 +194,11 @@ class Intake:
         return IntakeResult(disposition, detail=detail, held_id=held_id)
 
     @staticmethod
-    def _complaint(parsed: ParsedMail, raw_key: str, recipients: list[str], received_at: datetime) -> Complaint:
+    def _complaint(tenant: Tenant, parsed: ParsedMail, raw_key: str, recipients: list[str],
+                   received_at: datetime) -> Complaint:
         """The complainant of a forward is the customer inside it; the forwarder is the reporter."""
         name, address, reporter, own = parsed.from_name, parsed.from_address, None, own_words(parsed.text)
-        if parsed.forwarded is not None and parsed.forwarded.address:
+        if _forwards_a_complaint(tenant, parsed) and parsed.forwarded is not None:
             name, address, reporter = parsed.forwarded.name, parsed.forwarded.address, parsed.from_address
             own = parsed.forwarded.text
         phone = next(iter(mobile_numbers(own)), None)
@@ -216,7 +219,7 @@ class Intake:
         def complaint() -> Complaint:
             parsed = parse_mail(largeparts.read_slim(self.blobs, held.raw_key), received_at=held.received_at,
                                 envelope_from=held.sender)
-            return self._complaint(parsed, held.raw_key, held.recipients, held.received_at)
+            return self._complaint(tenant, parsed, held.raw_key, held.recipients, held.received_at)
         result = self.register_once(tenant, f"release-{held.inbound_id}", held.raw_key, complaint)
         assert result.case_no is not None
         self.store.release_held(brand_id, held_id, case_no=result.case_no, by=by, at=self.clock.now())
@@ -321,6 +324,9 @@ class Intake:
         found = classify(complaint.subject, complaint.text)
         policy = tenant.policy_for(dealer)
         classification = _classification(found)
+        advert = bulk_advert(complaint.subject, complaint.text) if complaint.channel == "email" else None
+        if advert:
+            _as_advert(classification, advert)
         repeat = self._repeat_of(brand, complaint.customer, routed.vin, found, received_at, policy.repeat_window_days)
         if repeat is not None:
             classification.repeat_of = repeat
@@ -449,6 +455,33 @@ def _classification(found: ClassificationResult) -> Classification:
                           media_or_regulator=found.media_or_regulator, reasons=list(found.reasons),
                           possible_safety=found.possible_safety, confidence=found.confidence,
                           evidence=list(found.evidence))
+
+
+# A forwarder saying whose complaint it passes on.
+_ON_BEHALF = re.compile(
+    r"客户|客戶|顾客|顧客|车主|車主|用户|用戶|投诉|投訴|请处理|請處理|转交|轉交|"
+    r"customer|client|on behalf of|complaint|kunde|kundin|beschwerde|réclamation|plainte",
+    re.IGNORECASE,
+)
+
+
+def _forwards_a_complaint(tenant: Tenant, parsed: ParsedMail) -> bool:
+    """Whether the original inside a mail is the complaint and its sender the customer: the
+    mail comes from one who forwards for customers (dealer staff, the hotline, the brand), or
+    says in its own words that it passes on a customer's complaint. Otherwise the sender is
+    the customer and attached messages are their attachments; an original written by the
+    tenant's own people is never a complainant's."""
+    forwarded = parsed.forwarded
+    if forwarded is None or not forwarded.address or tenant.forwards_for_customers(forwarded.address):
+        return False
+    return tenant.forwards_for_customers(parsed.from_address) or _ON_BEHALF.search(forwarded.note) is not None
+
+
+def _as_advert(classification: Classification, reason: str) -> None:
+    """An advert keeps its category but is never critical or major, and flags no risk."""
+    classification.severity = "general"
+    classification.safety = classification.possible_safety = classification.media_or_regulator = False
+    classification.reasons.append(reason)
 
 
 def _read_with(parsed: ParsedMail | None) -> str:

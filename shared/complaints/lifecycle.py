@@ -139,7 +139,7 @@ class Lifecycle:
         c = ctx.case.customer
         if not c.email:
             return None
-        return Recipient(c.email, c.name, ctx.case.language, customer=True)
+        return Recipient(c.email, c.name, ctx.tenant.brand.reply_language(ctx.case.language), customer=True)
 
     def status_link(self, ctx: Ctx) -> str:
         return self.links.issue(

@@ -55,12 +55,15 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Forwarded:
-    """The original inside a forward (inline or message/rfc822): its sender is the complainant."""
+    """The original inside a forward (inline or message/rfc822). Its sender is the
+    complainant only when intake finds the mail is a forward (``intake``): a customer who
+    attaches the dealer's earlier reply is still the customer."""
 
     name: str | None
     address: str | None
     subject: str | None
     text: str
+    note: str = ""  # the forwarder's own words above the original
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class ParsedMail:
     references: list[str]
     subject: str  # decoded, whitespace normalised
     from_name: str | None
-    from_address: str | None  # lower case; the envelope sender when From has none
+    from_address: str | None  # lower case: From's first valid address, else Reply-To, Sender, the envelope
     to: list[str]  # lower-case addresses
     cc: list[str]
     date: datetime  # aware UTC; the receive time when Date is missing or unreadable
@@ -79,7 +82,7 @@ class ParsedMail:
     attachments: list[Attachment]  # names decoded and made safe
     headers: dict[str, str]  # lower-case name -> first value, decoded
     kind: MailKind
-    forwarded: Forwarded | None  # only for normal mail
+    forwarded: Forwarded | None  # only for normal mail: a forwarded or attached original, if any
     warnings: list[str]  # what could not be read exactly
 
 
@@ -144,6 +147,35 @@ def _mostly_utf8(data: bytes) -> bool:
 
 
 _ASCII_BYTES = bytes(range(0x80))
+_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "HEBREW", "ARABIC", "THAI")
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _reads_as_words(text: str) -> bool:
+    """Whether text read with a single-byte label reads as that label's language: its
+    non-ASCII characters are letters of one script (a few marks allowed) and every word
+    holding them is lower, upper or title case. Chinese double-byte text read as Latin-1
+    gives symbols and case at random (ÄãºÃ, ÇëÎÊ); German gives Grüße."""
+    high = [ch for ch in text if ord(ch) >= 0x80]
+    letters = [ch for ch in high if ch.isalpha()]
+    if not high or len(letters) < 0.8 * len(high):
+        return False
+    if any(unicodedata.category(ch)[0] not in "LPSZ" or ch == "\ufffd" for ch in high):
+        return False  # C1 controls or undecodable bytes: not text in this charset
+    scripts = {unicodedata.name(ch, "?").split(" ")[0] for ch in letters}
+    if len(scripts) != 1 or not scripts <= set(_SCRIPTS):
+        return False
+    for word in re.findall(r"[^\W\d_]+", text):
+        if any(ord(ch) >= 0x80 for ch in word) and not (word.islower() or word.isupper() or word.istitle()):
+            return False
+    return True
 
 
 def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
@@ -160,6 +192,8 @@ def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
     declared = _codec(label, warnings)
     high = len(data.translate(None, _ASCII_BYTES))
     single = declared is not None and _single_byte(declared)
+    if declared and single and not _valid_utf8(data) and _reads_as_words(data.decode(declared, "replace")):
+        return data.decode(declared, "replace")  # aaäöüßad in latin-1 is German, not 漩 in GB18030
     order: list[str] = []
     if declared and not single and high < 12:
         order.append(declared)  # too few bytes for UTF-8 validity to mean much
@@ -201,7 +235,8 @@ def _decode_lossy(data: bytes, codec: str, warnings: list[str]) -> str:
 
 # --- headers --------------------------------------------------------------------------
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+# Encoded words; raw spaces inside the text are not RFC 2047 but common (=?us-ascii?Q?ABC / 123?=).
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?)\?=")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ADDRESS = re.compile(r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)+")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
@@ -264,6 +299,7 @@ def _decode_words(value: str, warnings: list[str]) -> str:
 def _word_bytes(encoding: str, text: str) -> bytes | None:
     try:
         if encoding == "b":
+            text = "".join(text.split())
             return base64.b64decode(text + "=" * (-len(text) % 4))
         return binascii.a2b_qp(text.encode("ascii"), header=True)
     except (binascii.Error, ValueError):
@@ -276,15 +312,32 @@ def _header_text(value: object, warnings: list[str]) -> str:
 
 def _raw_header(msg: Message, name: str) -> str | None:
     """The first raw value of a header; reading raw values never raises."""
-    for key, value in msg.raw_items():
-        if key.lower() == name:
-            return str(value)
-    return None
+    return next(iter(_raw_headers(msg, name)), None)
+
+
+def _raw_headers(msg: Message, name: str) -> list[str]:
+    return [str(value) for key, value in msg.raw_items() if key.lower() == name]
+
+
+_VALID_ADDRESS = re.compile(r"[^@\s<>\[\]]+@[^@\s<>\[\].]+(?:\.[^@\s<>\[\].]+)+")
+_SENDER_HEADERS = ("from", "reply-to", "sender")
+
+
+def _sender_of(msg: Message, warnings: list[str]) -> tuple[tuple[str | None, str | None], str | None]:
+    """Who wrote a message and which header said so: the first valid address of From (a
+    mail may carry several From headers, the first broken), else Reply-To, else Sender."""
+    for header in _SENDER_HEADERS:
+        for value in _raw_headers(msg, header):
+            found = [pair for pair in _addresses(value, warnings) if _VALID_ADDRESS.fullmatch(pair[1])]
+            if found:
+                return found[0], header
+    return (None, None), None
 
 
 def _addresses(value: str | None, warnings: list[str]) -> list[tuple[str | None, str]]:
     """(display name, lower-case address) pairs. The structure is parsed on the raw value,
-    so a decoded name holding a comma cannot split an address."""
+    so a decoded name holding a comma cannot split an address; a trailing dot (the DNS root,
+    user@example.com.) is dropped: it names the same mailbox."""
     if not value:
         return []
     raw = _unfold(_raw_text(value, warnings))
@@ -293,7 +346,7 @@ def _addresses(value: str | None, warnings: list[str]) -> list[tuple[str | None,
     except Exception:  # noqa: BLE001 - a malformed address header must not lose the mail
         pairs = []
     found = [
-        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().lower())
+        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().rstrip(".").lower())
         for name, addr in pairs if "@" in addr
     ]
     if not found:
@@ -539,8 +592,24 @@ _BOUNCE_SUBJECT = re.compile(
 )
 
 
+# What a complaint says and an absence notice does not: a subject that looks like an
+# auto-reply drops the mail only when the body reads as one too.
+_GRIEVANCE = re.compile(
+    r"投诉|投訴|故障|问题|問題|刹车|剎車|异响|異響|维修|維修|修理|退款|退车|退車|赔偿|賠償|不满|不滿|质量|質量|漏水|异味|"
+    r"complain|problem|fault|broken|defect|repair|refund|noise|brake|warranty|dealer|"
+    r"beschwerde|reklamation|defekt|mangel|werkstatt|réclamation|plainte|panne|garantie",
+    re.IGNORECASE,
+)
+_AUTO_REPLY_BODY = 800  # characters: an absence notice is short
+
+
+def _reads_as_auto_reply(text: str) -> bool:
+    return len(text) <= _AUTO_REPLY_BODY and not _GRIEVANCE.search(text)
+
+
 def _kind(
     headers: dict[str, str], subject: str, sender: str | None, ctype: str, report_type: str | None, delivery_report: bool,
+    text: str = "",
 ) -> MailKind:
     """Mail no person wrote to us must never open a case or be answered (mail loops)."""
     daemon = (sender or "").split("@")[0] in ("mailer-daemon", "postmaster") or headers.get("return-path") == "<>"
@@ -556,7 +625,7 @@ def _kind(
         return "auto_reply"
     if any(headers.get(name, "no").lower() != "no" for name in ("x-autoreply", "x-autorespond")):
         return "auto_reply"
-    if _AUTO_REPLY_SUBJECT.search(subject):
+    if _AUTO_REPLY_SUBJECT.search(subject) and _reads_as_auto_reply(text):
         return "auto_reply"
     if "list-id" in headers or "list-unsubscribe" in headers or precedence in ("bulk", "list", "junk"):
         return "bulk"
@@ -641,7 +710,8 @@ def _inline_forward(text: str, subject: str, own: frozenset[str], depth: int = 0
         if address in own:
             continue
         body = _unquote("\n".join(lines[end:]))
-        found = Forwarded(name=name, address=address, subject=fields.get("subject") or None, text=body)
+        found = Forwarded(name=name, address=address, subject=fields.get("subject") or None, text=body,
+                          note=_clean_text("\n".join(lines[:index])))
         deeper = _inline_forward(body, found.subject or "", own, depth + 1) if depth < 5 else None
         return deeper or found
     return None
@@ -661,7 +731,9 @@ class _Read:
     headers: dict[str, str]
     subject: str
     sender: tuple[str | None, str | None]
+    sender_header: str | None  # from, reply-to or sender: where the sender was found
     text: str
+    own_text: str  # the text without attached originals
     html: str | None
     content: _Content
     originals: list[_Read]
@@ -673,21 +745,22 @@ def _read(msg: Message, warnings: list[str], depth: int = 0) -> _Read:
     headers: dict[str, str] = {}
     for key, value in msg.raw_items():
         headers.setdefault(key.lower(), _header_text(value, warnings))
-    senders = _addresses(_raw_header(msg, "from"), warnings)
+    sender, sender_header = _sender_of(msg, warnings)
     content = _Content()
     _walk(msg, content, warnings, top=True, in_report=False, depth=depth)
     plain = _clean_text("\n\n".join(t for t in content.plain if t.strip()))
     markup = "\n".join(content.html) or None
     text = plain or (_html_text(markup) if markup else "")
+    own_text = _clean_text(text)
     originals = [_read(original, warnings, depth + 1) for original in content.originals]
     for inner in originals:
         name, address = inner.sender
-        sender = f"{name} <{address}>" if name and address else (address or name or "")
-        heading = f"---------- Forwarded message ----------\nFrom: {sender}\nSubject: {inner.subject}"
+        written_by = f"{name} <{address}>" if name and address else (address or name or "")
+        heading = f"---------- Forwarded message ----------\nFrom: {written_by}\nSubject: {inner.subject}"
         text = "\n\n".join(part for part in (text, heading, inner.text) if part)
     return _Read(
-        headers=headers, subject=headers.get("subject", ""), sender=senders[0] if senders else (None, None),
-        text=_clean_text(text), html=markup, content=content, originals=originals,
+        headers=headers, subject=headers.get("subject", ""), sender=sender, sender_header=sender_header,
+        text=_clean_text(text), own_text=own_text, html=markup, content=content, originals=originals,
     )
 
 
@@ -698,8 +771,10 @@ def _forwarded(read: _Read, own: frozenset[str]) -> Forwarded | None:
         name, address = inner.sender
         if address in own:
             continue
-        found = Forwarded(name=name, address=address, subject=inner.subject or None, text=inner.text)
-        return _inline_forward(inner.text, inner.subject, own) or found
+        found = Forwarded(name=name, address=address, subject=inner.subject or None, text=inner.text,
+                          note=read.own_text)
+        inline = _inline_forward(inner.text, inner.subject, own)
+        return replace(inline, note=read.own_text) if inline else found
     return _inline_forward(read.text, read.subject, own)
 
 
@@ -725,22 +800,26 @@ def parse_mail(raw: bytes | SlimMail, *, received_at: datetime, envelope_from: s
 
 def _parse(slim: SlimMail, received_at: datetime, envelope_from: str | None, warnings: list[str]) -> ParsedMail:
     raw = slim.raw
-    try:
-        msg: Message = email.message_from_bytes(raw, policy=email.policy.default)
-    except Exception:  # noqa: BLE001 - the default policy parses Content-Type while building the tree
-        warnings.append("parsed with the compat32 policy")
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = _message(raw, warnings)
+    if not any(name.lower() in _SENDER_HEADERS or name.lower() == "subject" for name in msg):
+        start = _header_start(raw)
+        if start:
+            warnings.append("stray lines before the headers skipped")
+            msg = _message(raw[start:], warnings)
     read = _read(msg, warnings)
     name, address = read.sender
     if address is None:
         address = _envelope(envelope_from)
-        warnings.append("From without an address; envelope sender used" if address else "no sender address")
+        warnings.append("no valid sender in From, Reply-To or Sender; envelope sender used" if address
+                        else "no sender address")
+    elif read.sender_header != "from":
+        warnings.append(f"no valid address in From; the sender is taken from {(read.sender_header or '').title()}")
     to = [addr for _, addr in _addresses(_raw_header(msg, "to"), warnings)]
     cc = [addr for _, addr in _addresses(_raw_header(msg, "cc"), warnings)]
     ctype = _content_type(msg)
     report_type = _param(_raw_header(msg, "content-type"), "report-type", warnings)
     report = (report_type or "").lower() or None
-    kind = _kind(read.headers, read.subject, address, ctype, report, read.content.delivery_report)
+    kind = _kind(read.headers, read.subject, address, ctype, report, read.content.delivery_report, read.own_text)
     message_id = _message_ids(_raw_header(msg, "message-id"))
     return ParsedMail(
         message_id=message_id[0] if message_id else None,
@@ -760,6 +839,40 @@ def _parse(slim: SlimMail, received_at: datetime, envelope_from: str | None, war
         forwarded=_forwarded(read, frozenset(to + cc)) if kind == "normal" else None,
         warnings=list(dict.fromkeys(warnings)),
     )
+
+
+def _message(raw: bytes, warnings: list[str]) -> Message:
+    try:
+        return email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception:  # noqa: BLE001 - the default policy parses Content-Type while building the tree
+        warnings.append("parsed with the compat32 policy")
+        return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+_HEADER_LINE = re.compile(rb"[!-9;-~]{1,76}:[^\r\n]*\r?")
+_KNOWN_HEADERS = frozenset({b"from", b"to", b"subject", b"date", b"received", b"return-path", b"message-id", b"reply-to"})
+_STRAY_LINES = 10  # how far down a header block is looked for
+
+
+def _header_start(raw: bytes) -> int | None:
+    """Where a header block starts after stray lines (a mailbox separator, a note pasted
+    above the headers): the first line followed by header lines, two at least, one of
+    them a header every mail has."""
+    lines = raw.split(b"\n", 40)[:40]
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    for first in range(1, min(_STRAY_LINES, len(lines)) + 1):
+        names: list[bytes] = []
+        for line in lines[first:]:
+            if line[:1] in (b" ", b"\t") and names:
+                continue  # a folded line of the header above
+            if not _HEADER_LINE.fullmatch(line):
+                break
+            names.append(line.split(b":", 1)[0].strip().lower())
+        if len(names) >= 2 and _KNOWN_HEADERS & set(names):
+            return offsets[first]
+    return None
 
 
 def _attachments(read: _Read, slim: SlimMail, warnings: list[str]) -> list[Attachment]:

@@ -19,7 +19,9 @@ Step = Literal[
 Category = Literal["product_quality", "service", "price", "other"]
 Severity = Literal["critical", "major", "general"]
 Channel = Literal["email", "phone", "hotline_400", "walk_in", "social_media", "online_form", "letter"]
-Language = Literal["zh", "zh-Hant", "en"]
+# What the customer wrote in; we answer in zh, zh-Hant or en (``language.REPLY_LANGUAGES``),
+# other languages in the brand's fallback. ``other``: none of these.
+Language = Literal["zh", "zh-Hant", "en", "de", "fr", "es", "it", "nl", "pt", "ru", "ja", "ko", "other"]
 CompensationKind = Literal["money", "free_service", "product", "loan_car", "coupon", "buy_back", "vehicle_replacement"]
 RootCause = Literal["product", "service", "communication"]
 Responsibility = Literal["employee", "management", "system", "none"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .classify import fold
@@ -58,6 +58,9 @@ class Identifiers:
     plates: list[str]
     case_numbers: list[str]
     dealer_codes: list[str]
+    # VINs written with O, I or Q for 0, 1, 0 whose check digit does not confirm the
+    # reading: a known vehicle's VIN only.
+    uncertain_vins: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,25 @@ class RouteResult:
     plate: str | None
 
 
-# ISO 3779: 17 characters without I, O, Q; the last four are digits.
-_VIN = re.compile(r"(?<![A-Z0-9])[A-HJ-NPR-Z0-9]{13}[0-9]{4}(?![A-Z0-9])")
+# ISO 3779: 17 characters without I, O, Q; the last four are digits. People type O, Q for 0
+# and I for 1: a candidate may hold them, and is read with them replaced.
+_VIN = re.compile(r"(?<![A-Z0-9])[A-Z0-9]{13}[0-9OIQ]{4}(?![A-Z0-9])")
+_VIN_TYPOS = str.maketrans("OQI", "001")
+# The check digit (position 9): each character's value (letters transliterated) times its
+# position's weight, modulo 11, 10 written X. Required in North America (WMI 1-5) and by
+# China's GB 16735 (WMI L); elsewhere optional, so not checked.
+_VIN_VALUES = dict(zip("ABCDEFGHJKLMNPRSTUVWXYZ", [1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 7, 9, 2, 3, 4, 5, 6, 7, 8, 9],
+                       strict=True))
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+_VIN_CHECKED = "12345L"
 # Mainland plates: province, issuing-office letter, five characters (six for new-energy).
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE = re.compile(rf"([{_PROVINCES}])\s?([A-HJ-NP-Z])[\s·•.\-]?([A-HJ-NP-Z0-9]{{5,6}})(?![A-Z0-9])")
+# Hong Kong plates (AB 1234: up to two letters without I, O, Q, up to four digits) and Taiwan
+# plates (ABC-1234, AB-1234, 1234-AB) look like much else, so count only after a word for a plate.
+_PLATE_WORD = r"(?:车牌号码|车牌号|车牌|牌照|号牌|plate(?:\s*(?:no\.?|number))?|registration(?:\s*no\.?)?|licen[cs]e\s*plate)"
+_HK_PLATE = re.compile(rf"{_PLATE_WORD}\s*[:：]?\s*([A-HJ-NPR-Z]{{1,2}})\s?([1-9]\d{{0,3}})(?![\dA-Z-])", re.IGNORECASE)
+_TW_PLATE = re.compile(rf"{_PLATE_WORD}\s*[:：]?\s*([A-Z]{{2,3}}-\d{{4}}|\d{{4}}-[A-Z]{{2}})(?![\dA-Z])", re.IGNORECASE)
 # Mainland mobile numbers as people write them: 13880001919, 138 8000 1919, +86-138-8000-1919.
 # Landlines and 400 hotlines are not a customer's own number.
 _MOBILE = re.compile(r"(?<![\d+])(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
@@ -86,8 +103,16 @@ def extract_identifiers(text: str, case_prefix: str, dealer_codes: Iterable[str]
     """VINs, plates, case numbers and (the tenant's own) dealer codes in a text, in the
     order written, each once, normalised (upper case, no separators in plates)."""
     folded = fold(text).upper()
-    vins = [v for v in _VIN.findall(folded) if re.search("[A-Z]", v)]
-    plates = ["".join(parts) for parts in _PLATE.findall(folded)]
+    vins, uncertain = [], []
+    for written in _VIN.findall(folded):
+        vin = written.translate(_VIN_TYPOS)
+        if not re.search("[A-HJ-NPR-Z]", vin) or len(re.findall(r"\d", written[-4:])) < 2:
+            continue  # a number, or a word: not a VIN
+        if vin == written or vin_check_digit(vin) is True:
+            vins.append(vin)
+        else:
+            uncertain.append(vin)
+    plates = _plates(folded)
     case = re.compile(rf"(?<![A-Z0-9]){re.escape(case_prefix.upper())}-[A-Z0-9]{{2,10}}-\d{{6}}-\d{{3,6}}(?!\d)")
     first_seen: dict[str, int] = {}
     for code in dealer_codes:
@@ -98,7 +123,28 @@ def extract_identifiers(text: str, case_prefix: str, dealer_codes: Iterable[str]
         plates=_unique(plates),
         case_numbers=_unique(case.findall(folded)),
         dealer_codes=sorted(first_seen, key=first_seen.__getitem__),
+        uncertain_vins=_unique([v for v in uncertain if v not in vins]),
     )
+
+
+def vin_check_digit(vin: str) -> bool | None:
+    """Whether a VIN's check digit (ISO 3779, North America; China's GB 16735) is right;
+    None where its world manufacturer code does not require one."""
+    if len(vin) != 17 or vin[0] not in _VIN_CHECKED:
+        return None
+    try:
+        total = sum((int(ch) if ch.isdigit() else _VIN_VALUES[ch]) * w for ch, w in zip(vin, _VIN_WEIGHTS, strict=True))
+    except KeyError:
+        return False
+    return vin[8] == ("X" if total % 11 == 10 else str(total % 11))
+
+
+def _plates(folded: str) -> list[str]:
+    """Mainland, Hong Kong and Taiwan plates in the order written, without separators."""
+    found = [(m.start(), "".join(m.groups())) for m in _PLATE.finditer(folded)]
+    found += [(m.start(), "".join(m.groups())) for m in _HK_PLATE.finditer(folded)]
+    found += [(m.start(), m.group(1).replace("-", "")) for m in _TW_PLATE.finditer(folded)]
+    return [plate.upper() for _, plate in sorted(found)]
 
 
 def mobile_numbers(text: str) -> list[str]:
@@ -142,7 +188,7 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def _known_vehicle(ids: Identifiers, find_vehicle: VehicleLookup) -> VehicleInfo | None:
-    for vin in ids.vins:
+    for vin in [*ids.vins, *ids.uncertain_vins]:
         if found := find_vehicle(vin, None):
             return found
     for plate in ids.plates:

@@ -6,10 +6,11 @@ import json
 from functools import cached_property, lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .calendar import WorkingCalendar
 from .errors import ConfigurationError
+from .language import REPLY_LANGUAGES
 from .policy import Policy, Role, build_policy
 
 TRIAGE = "HQ"  # the dealer segment of case numbers registered to the brand's triage queue
@@ -49,11 +50,34 @@ class Brand(BaseModel):
     country: str
     timezone: str
     languages: list[str]
+    # Whom a customer writing in a language we have no templates for is answered in;
+    # none: the brand's first language.
+    fallback_language: str | None = None
     intake_addresses: list[str]
     dealer_address_domain: str
     sender_address: str
     staff: list[Staff]
     policy: dict[str, Any] | None = None
+
+    @field_validator("fallback_language")
+    @classmethod
+    def _answerable(cls, value: str | None) -> str | None:
+        if value is not None and value not in REPLY_LANGUAGES:
+            raise ValueError(f"fallback_language must be one of {', '.join(REPLY_LANGUAGES)}")
+        return value
+
+    def reply_language(self, language: str) -> str:
+        """The language to answer a customer in: theirs where we have templates in it, else
+        the brand's fallback."""
+        if language in REPLY_LANGUAGES:
+            return language
+        return self.fallback_language or self.languages[0]
+
+    @property
+    def receiving_domains(self) -> set[str]:
+        """The domains the brand receives mail at: its intake addresses' and its dealers'."""
+        domains = {a.rpartition("@")[2].lower() for a in self.intake_addresses}
+        return domains | {self.dealer_address_domain.lower()}
 
 
 class Vehicle(BaseModel):
@@ -137,6 +161,17 @@ class Tenant(BaseModel):
                 if s.email.lower() == email:
                     return s.model_copy(update={"dealer": d.code, "region": d.region})
         return None
+
+    def forwards_for_customers(self, address: str | None) -> bool:
+        """Whether mail from this address may carry a customer's complaint as a forward: the
+        brand's and its dealers' staff, the brand's own addresses and domains (the 400
+        hotline mails from there)."""
+        address = (address or "").lower()
+        if not address or self.staff_member(address) is not None:
+            return address != ""
+        own = {a.lower() for a in [*self.brand.intake_addresses, self.brand.sender_address]}
+        own |= {d.address.lower() for d in self.dealers}
+        return address in own or address.rpartition("@")[2] in self.brand.receiving_domains
 
     def sender_name(self, language: str) -> str:
         if language.startswith("zh") and self.brand.name_zh:

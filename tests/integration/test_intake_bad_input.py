@@ -237,9 +237,24 @@ def test_auto_replies_are_ignored_and_never_answered(h: Harness, marker: tuple[s
 
 @pytest.mark.parametrize("subject", ["自动回复: [AUR-SH001-202611-00001] 您的投诉已受理", "自動回覆：休假中",
                                      "Out of Office: back on Monday", "Automatic reply: Your complaint"])
-def test_auto_reply_subjects_in_chinese_and_english_are_ignored(h: Harness, subject: str) -> None:
-    assert h.deliver(mail(*headers("ooo@corp.example", subject))).disposition == "ignore_auto_reply"
+def test_auto_reply_subjects_with_an_absence_notice_are_ignored(h: Harness, subject: str) -> None:
+    absence = "我11月12日至16日休假，期间无法及时查看邮件。 I am away until Monday with no access to mail."
+    assert h.deliver(mail(*headers("ooo@corp.example", subject), body=absence)).disposition == "ignore_auto_reply"
     assert h.d.mailer.sent == []
+
+
+@pytest.mark.parametrize("subject", ["Out of office again: nobody repaired my brakes", "自动回复？我的车刹车还是异响"])
+def test_a_subject_alone_never_drops_a_complaint(h: Harness, subject: str) -> None:
+    """Issue 15: a real complaint whose subject began with out-of-office-like words was dropped."""
+    body = f"{BRAKES}\nThe dealer keeps sending automatic replies and never calls back. 刹车问题第三次了。"
+    result = h.deliver(mail(*headers("li.na@mail.example", subject), body=body))
+    assert result.disposition == "new_case"
+    assert h.case(result).customer.email == "li.na@mail.example"
+
+
+def test_a_long_mail_under_an_auto_reply_subject_is_not_an_auto_reply(h: Harness) -> None:
+    long_notice = "Thank you for your message. " * 40  # no complaint words, but no absence notice is this long
+    assert h.deliver(mail(*headers("a@corp.example", "Auto reply: info"), body=long_notice)).disposition == "new_case"
 
 
 def test_bounces_are_ignored(h: Harness) -> None:
@@ -402,7 +417,7 @@ def test_a_message_rfc822_forward_from_the_hotline_registers_the_customer_inside
 # --- held mail, repeats and staff entry through the same path --------------------------------
 
 def test_held_mail_is_released_by_staff_as_a_new_case(h: Harness) -> None:
-    held = h.deliver(mail(*headers(subject="Out of Office: 刹车异响")))
+    held = h.deliver(mail(*headers("li.na@mail.example", "Out of Office: 刹车异响", None, "Auto-Submitted: auto-replied")))
     assert held.disposition == "ignore_auto_reply" and held.held_id
     released = h.intake.release("aurora", held.held_id, "cr.center@aurora-motors.example")
     assert released is not None and released.disposition == "new_case"

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.complaints.routing import Identifiers, RouteResult, extract_identifiers, mobile_numbers, route
+from shared.complaints.routing import (
+    Identifiers,
+    RouteResult,
+    extract_identifiers,
+    mobile_numbers,
+    route,
+    vin_check_digit,
+)
 from shared.complaints.tenant import Tenant, Vehicle
 from tests.fakes import demo_tenant_doc
 from tests.unit.test_mail_parsing import labelled_samples
@@ -59,8 +66,8 @@ def test_extracts_vins_plates_case_numbers_and_our_dealer_codes() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "LAUR0A1B2C30000O1",  # O is not a VIN character
-        "LAURIA1B2C3000001",  # nor is I
+        "LAUR0A1B2C30000O2",  # O read as 0 gives a VIN whose check digit fails: no VIN
+        "LAURIA1B2C3000001",  # nor does I read as 1 here
         "LAUR0A1B2C3000001X",  # 18 characters
         "ABCDEFGHJKLMNPRST",  # the last four of a VIN are digits
         "12345678901234567",  # digits only: a number, not a VIN
@@ -170,3 +177,38 @@ def test_labelled_samples_are_routed() -> None:
 ])
 def test_mobile_numbers(text: str, numbers: list[str]) -> None:
     assert mobile_numbers(text) == numbers
+
+
+# --- VINs through typos, check digits; Hong Kong and Taiwan plates (issue 15) ---------------
+
+def test_vin_check_digit_where_it_applies() -> None:
+    assert vin_check_digit("1M8GDM9AXKP042788") is True  # North America: X for 10
+    assert vin_check_digit("1M8GDM9A1KP042788") is False
+    assert vin_check_digit("LAUR0A1B2C3000001") is True  # China, GB 16735: the same digit
+    assert vin_check_digit("WVWZZZ1KZ6W000001") is None  # Europe: not required
+
+
+def test_a_vin_typed_with_o_i_q_is_read_when_its_check_digit_confirms_it() -> None:
+    ids = extract_identifiers("VIN 1M8GDM9AXKPO42788, Fahrgestell LAURQA1B2C3O00001", "AUR")
+    assert ids.vins == ["1M8GDM9AXKP042788", "LAUR0A1B2C3000001"]
+
+
+def test_a_typo_read_the_check_digit_rejects_only_finds_a_known_vehicle() -> None:
+    ids = extract_identifiers("车架号 LAUR0A1B2C3O00005", "AUR")
+    assert ids.vins == [] and ids.uncertain_vins == ["LAUR0A1B2C3000005"]
+    result = route_demo("车架号 LAUR0A1B2C3O00005，车有焦味。")
+    assert (result.dealer, result.vin) == ("SH001", "LAUR0A1B2C3000005")
+
+
+@pytest.mark.parametrize(("text", "plate"), [
+    ("香港車牌 AB 1234，剎車失靈", "AB1234"),
+    ("plate no. RX 88 at the Kowloon branch", "RX88"),
+    ("台灣車牌號碼：ABC-1234", "ABC1234"),
+    ("license plate 5678-KL", "5678KL"),
+])
+def test_hong_kong_and_taiwan_plates_after_a_word_for_a_plate(text: str, plate: str) -> None:
+    assert extract_identifiers(text, "AUR").plates == [plate]
+
+
+def test_plate_shapes_without_a_plate_word_are_not_plates() -> None:
+    assert extract_identifiers("Modell AB 1234, Auftrag ABC-1234, Raum 5678-KL", "AUR").plates == []

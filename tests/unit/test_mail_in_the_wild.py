@@ -1,0 +1,109 @@
+"""What real-world mail does to a parser (issue 19), each phenomenon reproduced in our own
+small messages: the kinds a mature helpdesk's suite of broken mails shows (see
+docs/benchmarks.md for the suite itself, run with ``benchmarks.zammad_suite``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.complaints.mail import ParsedMail, parse_mail
+
+NOW = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+
+def parse(*lines: str, body: bytes = b"Guten Tag, die Bremsen quietschen.", envelope: str | None = None) -> ParsedMail:
+    raw = "\r\n".join(lines).encode("utf-8") + b"\r\n\r\n" + body
+    return parse_mail(raw, received_at=NOW, envelope_from=envelope)
+
+
+# --- charsets ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("word", "decoded"), [
+    ("=?iso-8859-1?Q?Gr=FC=DFe?=", "Grüße"),  # ü ß is a GB18030 pair: read as 鼢
+    ("=?iso-8859-1?Q?=C4u=DFerst_s=FC=DF?=", "Äußerst süß"),
+    ("=?iso-8859-1?Q?T=FCr_=F6ffnet_schwer?=", "Tür öffnet schwer"),
+    ("=?ISO-8859-15?Q?D=E9j=E0_r=E9par=E9?=", "Déjà réparé"),
+    ("=?windows-1252?Q?=C9t=E9_=96_pi=E8ce?=", "Été – pièce"),
+])
+def test_a_short_latin_subject_keeps_its_declared_charset(word: str, decoded: str) -> None:
+    """A single-byte label whose bytes read as words of its script is never overridden by a
+    CJK guess (a third of the bytes high made GB18030 win: aa漩…)."""
+    assert parse("From: kunde@mail.example", f"Subject: {word}").subject == decoded
+
+
+def test_a_latin1_body_with_many_umlauts_stays_latin1() -> None:
+    body = "Grüße, Ärger: Öl läuft aus, Tür öffnet schwer, Kühlung fällt aus.".encode("latin-1")
+    parsed = parse("From: kunde@mail.example", "Subject: Werkstatt", "Content-Type: text/plain; charset=iso-8859-1",
+                   body=body)
+    assert parsed.text == body.decode("latin-1")
+
+
+def test_chinese_bytes_under_a_latin1_label_are_still_read_as_chinese() -> None:
+    """The other side of the rule: GBK text read as Latin-1 is symbols and random case."""
+    body = "刹车异响，已经修了两次还是不好。".encode("gbk")
+    parsed = parse("From: li@mail.example", "Subject: x", "Content-Type: text/plain; charset=iso-8859-1", body=body)
+    assert parsed.text == "刹车异响，已经修了两次还是不好。"
+
+
+@pytest.mark.parametrize(("header", "decoded"), [
+    ("=?us-ascii?Q?Auftrag / 4711 / Berlin Mitte / Bremsen?=", "Auftrag / 4711 / Berlin Mitte / Bremsen"),
+    ("=?iso-8859-1?Q?Termin f=FCr Montag?=", "Termin für Montag"),
+    ("Re: =?utf-8?B?5Yi5 6L2m?= bitte", "Re: 刹车 bitte"),  # spaces inside base64 too
+    ("=?utf-8?q?ok?= =?utf-8?q?_fine?=", "ok fine"),  # strict words still join
+])
+def test_encoded_words_with_raw_spaces_are_decoded(header: str, decoded: str) -> None:
+    assert parse("From: kunde@mail.example", f"Subject: {header}").subject == decoded
+
+
+# --- who wrote it ----------------------------------------------------------------------
+
+def test_no_from_header_takes_the_sender_from_reply_to() -> None:
+    parsed = parse("Reply-To: Kai Wolf <kai.wolf@mail.example>", "To: kefu@aurora-motors.example", "Subject: Garantie",
+                   envelope="bounce-7f3@sender.example")
+    assert (parsed.from_address, parsed.from_name) == ("kai.wolf@mail.example", "Kai Wolf")
+    assert "no valid address in From; the sender is taken from Reply-To" in parsed.warnings
+
+
+def test_a_from_without_an_address_falls_back_to_reply_to_then_sender_then_envelope() -> None:
+    assert parse('From: "我" <>', "Reply-To: <wang@mail.example>").from_address == "wang@mail.example"
+    assert parse("From: [unknown]", "Sender: desk@mail.example").from_address == "desk@mail.example"
+    assert parse("From: [unknown]", envelope="<envelope@mail.example>").from_address == "envelope@mail.example"
+
+
+def test_the_first_valid_of_several_from_headers_is_the_sender() -> None:
+    parsed = parse("From: [????]", "From: =?utf-8?B?546L5by6?= <wang.qiang@mail.example>", "Subject: 车门异响")
+    assert (parsed.from_address, parsed.from_name) == ("wang.qiang@mail.example", "王强")
+
+
+@pytest.mark.parametrize("stray", [
+    "forwarded by the old mail system",  # a note pasted above the headers
+    "-----",
+    ">From kunde@mail.example Mon Dec  1 10:00:00 2026",  # a quoted mailbox separator
+])
+def test_a_header_block_after_stray_lines_is_read(stray: str) -> None:
+    parsed = parse(stray, "From: Kai Wolf <kai.wolf@mail.example>", "To: kefu@aurora-motors.example",
+                   "Subject: Bremsen quietschen", "Date: Mon, 30 Nov 2026 10:00:00 +0100")
+    assert (parsed.from_address, parsed.subject) == ("kai.wolf@mail.example", "Bremsen quietschen")
+    assert parsed.text == "Guten Tag, die Bremsen quietschen."
+    assert "stray lines before the headers skipped" in parsed.warnings
+
+
+def test_a_mail_whose_body_only_looks_like_headers_is_not_re_read() -> None:
+    parsed = parse("From: kai.wolf@mail.example", "Subject: Termin", body=b"Von: mir\r\nAn: euch\r\n")
+    assert parsed.subject == "Termin" and "Von: mir" in parsed.text
+
+
+# --- auto replies -----------------------------------------------------------------------
+
+def test_an_auto_reply_subject_drops_a_mail_only_with_a_body_that_reads_as_one() -> None:
+    absence = b"I am out of the office until 7 December and will reply then."
+    assert parse("From: a@corp.example", "Subject: Out of office: Re: your case", body=absence).kind == "auto_reply"
+    complaint = b"Out of office all week because my car broke down again; the dealer's repair failed twice."
+    assert parse("From: a@corp.example", "Subject: Out of office since the brakes failed", body=complaint).kind == "normal"
+
+
+def test_header_evidence_alone_makes_an_auto_reply() -> None:
+    assert parse("From: a@corp.example", "Subject: Bremsen", "Auto-Submitted: auto-replied").kind == "auto_reply"
+    assert parse("From: a@corp.example", "Subject: Bremsen", "X-Autorespond: yes").kind == "auto_reply"
