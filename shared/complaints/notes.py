@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .models import MailMessage, TimelineEvent
-from .ports import CaseStore
+
+if TYPE_CHECKING:  # ports imports views, which shows notes
+    from .ports import CaseStore
 
 NOTE_KIND = "third_party_note"  # the message's kind, and the timeline event's type
 PROMOTED = "third_party_promoted"
