@@ -103,15 +103,20 @@ Standing = Literal["customer", "staff", "third_party"]
 _THREAD_IDS = 20  # Message-IDs of In-Reply-To/References looked up: a reply's parents are the last ones
 
 
+def _head(text: str, max_bytes: int) -> str:
+    """The text's start, at most ``max_bytes`` in UTF-8 (no character cut in two)."""
+    return text[:max_bytes].encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+
+
 def _bounded(parsed: ParsedMail, bounds: IntakePolicy) -> ParsedMail:
     """What intake reads and stores of a mail, cut to the policy's sizes before any write;
     the raw mail stays whole (and staff can read it)."""
     forwarded = parsed.forwarded
     if forwarded is not None:
         forwarded = replace(forwarded, subject=(forwarded.subject or "")[:bounds.max_subject_chars] or None,
-                            text=forwarded.text[:bounds.max_text_chars])
+                            text=_head(forwarded.text, bounds.max_text_bytes))
     return replace(parsed, subject=parsed.subject[:bounds.max_subject_chars], to=parsed.to[:bounds.max_recipients],
-                   cc=parsed.cc[:bounds.max_recipients], text=parsed.text[:bounds.max_text_chars],
+                   cc=parsed.cc[:bounds.max_recipients], text=_head(parsed.text, bounds.max_text_bytes),
                    in_reply_to=parsed.in_reply_to[:_THREAD_IDS], references=parsed.references[-_THREAD_IDS:],
                    forwarded=forwarded)
 
@@ -202,7 +207,7 @@ class Intake:
                       f"{bounds.new_case_window_hours} hours")
             if not latest:
                 return self._hold(tenant, mail, parsed, received_at, "quarantine_flood", detail)
-            return self._append_quietly(max(latest, key=lambda c: c.received_at), parsed, mail, detail)
+            return self._append_quietly(max(latest, key=lambda c: (c.received_at, c.case_no)), parsed, mail, detail)
         complaint = self._complaint(parsed, mail.raw_key, mail.recipients, received_at)
         return self._register(tenant, replace(complaint, follows=follows), mail.ses_message_id)
 

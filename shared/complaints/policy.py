@@ -125,7 +125,7 @@ class IntakePolicy(_Strict):
     new_case_window_hours: int = Field(ge=1)
     max_subject_chars: int = Field(ge=80)  # stored subjects are cut here (the raw mail stays whole)
     max_recipients: int = Field(ge=1)  # stored recipient lists (envelope, To, Cc) are cut here
-    max_text_chars: int = Field(ge=1000)  # what is classified, routed and searched of a mail's text
+    max_text_bytes: int = Field(ge=1024)  # what is classified, routed and searched of a mail's text (UTF-8)
     refused_decision_replies_per_day: int = Field(ge=0)  # explanations of a refused decision by mail, per sender
 
 
