@@ -101,6 +101,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                      "POST /console/sign-out", "GET /console/cases", "GET /console/export",
                      "GET /console/cases/{case_no}", "POST /console/cases/{case_no}/classification",
                      "POST /console/cases/{case_no}/dealer", "POST /console/cases/{case_no}/resume",
+                     "POST /console/cases/{case_no}/notes/{note_id}/promote",
                      "POST /console/cases/{case_no}/accountability",
                      "POST /console/cases/{case_no}/accountability/done", "GET /console/intake",
                      "POST /console/intake", "GET /console/accountability", "GET /console/library",
