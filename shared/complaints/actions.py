@@ -9,7 +9,6 @@ task token that is current at that moment (it never leaves the server).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ from .links import LinkService
 from .models import Case, Extension, Link, TimelineEvent
 from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, Recipient, step_name
 from .replies import WORDS, MailReply, parse_reply
+from .senders import counter_key
 
 
 @dataclass(frozen=True)
@@ -206,9 +206,8 @@ class LinkActions:
 
     def _may_explain(self, ctx: Ctx, sender: str, allowance: int) -> bool:
         now = self.lifecycle.clock.now()
-        who = hashlib.sha256(sender.strip().lower().encode()).hexdigest()[:32]  # no address in a key
-        count = self.lifecycle.store.count_hit(f"refused#{ctx.tenant.brand.id}#{who}", now.strftime("%Y%m%d"),
-                                               int(now.timestamp()) + 2 * 86400)
+        count = self.lifecycle.store.count_hit(counter_key("refused", ctx.tenant.brand.id, sender),
+                                               now.strftime("%Y%m%d"), int(now.timestamp()) + 2 * 86400)
         return count <= allowance
 
     # ----- views ------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ the SES message id, so a redelivered event never registers a second case.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -31,7 +30,7 @@ from .policy import IntakePolicy, build_policy
 from .ports import BlobStore, CaseStore, HeldMail, InboundRecord, ReceivedMail, StoredAttachment, Workflow
 from .replies import MailReply
 from .routing import mobile_numbers, route
-from .senders import verified_sender
+from .senders import counter_key, verified_sender
 from .tenant import Tenant, Vehicle
 
 Disposition = Literal[
@@ -214,9 +213,8 @@ class Intake:
     def _may_open_case(self, tenant: Tenant, sender: str, at: datetime, bounds: IntakePolicy) -> bool:
         seconds = bounds.new_case_window_hours * 3600
         window = int(at.timestamp()) // seconds
-        who = hashlib.sha256(sender.strip().encode()).hexdigest()[:32]  # no address in a key
-        count = self.store.count_hit(f"cases#{tenant.brand.id}#{who}", f"{bounds.new_case_window_hours}h{window}",
-                                     (window + 2) * seconds)
+        count = self.store.count_hit(counter_key("cases", tenant.brand.id, sender),
+                                     f"{bounds.new_case_window_hours}h{window}", (window + 2) * seconds)
         return count <= bounds.new_cases_per_sender
 
     @staticmethod
@@ -506,8 +504,7 @@ class Intake:
 
     def _may_acknowledge(self, tenant: Tenant, address: str, allowance: int) -> bool:
         now = self.clock.now()
-        sender = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]  # no address in a key
-        count = self.store.count_hit(f"ack#{tenant.brand.id}#{sender}", now.strftime("%Y%m%d"),
+        count = self.store.count_hit(counter_key("ack", tenant.brand.id, address), now.strftime("%Y%m%d"),
                                      int(now.timestamp()) + 2 * 86400)
         return count <= allowance
 

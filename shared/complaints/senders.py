@@ -17,6 +17,7 @@ public suffix (``com.cn``, ``co.uk``, ...): a short list, not the Public Suffix 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -41,6 +42,11 @@ class AuthResults:
 
     dkim_pass_domains: frozenset[str] = frozenset()
     dmarc_from: str | None = None
+
+
+def counter_key(kind: str, brand: str, address: str) -> str:
+    """The key of a per-sender counter (``CaseStore.count_hit``): the address only as a hash."""
+    return f"{kind}#{brand}#{hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]}"
 
 
 def organisational_domain(domain: str) -> str:

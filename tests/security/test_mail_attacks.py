@@ -11,8 +11,10 @@ from datetime import timedelta
 
 import pytest
 
+from shared.complaints import intake as intake_module
 from shared.complaints import notes
 from shared.complaints.actions import LinkActions
+from shared.complaints.classify import ClassificationResult
 from shared.complaints.intake import InboundMail, Intake, IntakeResult, SesVerdicts
 from shared.complaints.models import Case
 from shared.complaints.outbound import ReliableMailer, RetryRules
@@ -220,9 +222,16 @@ def _listed(d: Domain, ses_id: str) -> ReceivedMail:
     return found[0]
 
 
-def test_a_40_mb_mail_gets_its_disposition_well_within_the_function_timeout() -> None:
+def test_a_40_mb_mail_gets_its_disposition_well_within_the_function_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     d = Domain(T0)
     box = Mailbox(d)
+    classified: list[int] = []
+    real = intake_module.classify
+
+    def classify(subject: str, text: str) -> ClassificationResult:  # the real one, its input measured
+        classified.append(len(text.encode("utf-8")))
+        return real(subject, text)
+    monkeypatch.setattr(intake_module, "classify", classify)
     text = "我的车刹车有异响，经销商一直不处理。The brakes squeal and nobody fixes them. " * 420_000  # 40 MB
     started = time.monotonic()
     result = box.receive(sender="long@mail.example", subject="刹车异响", text=text, verdicts=SesVerdicts(),
@@ -230,7 +239,10 @@ def test_a_40_mb_mail_gets_its_disposition_well_within_the_function_timeout() ->
     took = time.monotonic() - started
     assert len(d.blobs.get("raw/ses-1")) > 39_000_000
     assert result.disposition == "new_case"
-    assert took < 20, f"{took:.1f} s"  # the intake function's timeout is 60 s
+    assert classified and max(classified) <= d.tenant.policy_for(None).intake.max_text_bytes
+    # The intake function's timeout is 60 s; alone on this machine it takes about 12 s (docs/benchmarks.md),
+    # more when the machine is shared: the bound that must hold is the timeout.
+    assert took < 60, f"{took:.1f} s"
 
 
 # ----- medium: the reconciler ends every story --------------------------------------------------------
