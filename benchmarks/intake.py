@@ -209,11 +209,13 @@ def run_benchmark(mails: int = DEFAULT_MAILS, concurrency: int = DEFAULT_CONCURR
         machine = boto3.client("stepfunctions", region_name=region).create_state_machine(
             name="benchmark-intake-started", roleArn=role, definition=json.dumps(PASS_MACHINE))["stateMachineArn"]
         wiring.configure(workflow=StepFunctionsWorkflow(machine, region))
-        # Lift the acknowledgement allowance (brand policy): every copy is answered like a new customer's.
+        # Lift the acknowledgement and new-case allowances (brand policy): every copy is answered
+        # and registered like a new customer's.
         tenant = json.loads(runtime.config.tenant_file.read_text("utf-8"))
         brand_policy = tenant["brand"].setdefault("policy", None) or {}
         tenant["brand"]["policy"] = {**brand_policy, "intake": {
-            **brand_policy.get("intake", {}), "acknowledgements_per_sender_per_day": sys.maxsize}}
+            **brand_policy.get("intake", {}), "acknowledgements_per_sender_per_day": sys.maxsize,
+            "new_cases_per_sender": sys.maxsize}}
         DynamoCaseStore().put_tenant(tenant, [])
 
         class Claim(Model):

@@ -16,12 +16,12 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError, ServiceError
 from pydantic import BaseModel, ValidationError
 
-from shared.complaints import corrections, manual_intake
+from shared.complaints import corrections, manual_intake, notes
 from shared.complaints.accountability import AccountabilityForm, AccountabilityService, DoneForm, may_act
 from shared.complaints.casework import Casework, ClassificationCorrection, DealerAssignment
 from shared.complaints.errors import CaseNotFoundError, ConfigurationError, InvalidInputError, InvalidTransitionError
 from shared.complaints.intake import IntakeResult
-from shared.complaints.models import Case
+from shared.complaints.models import Case, MailMessage
 from shared.complaints.review import QUEUE_LIMIT, CategoryReviewForm, ReviewEntry, SafetyReviewForm
 from shared.complaints.tenant import Staff, Tenant
 from shared.complaints.views import Viewer
@@ -192,6 +192,15 @@ def resume(caller: Caller, case_no: str) -> str:
         return services().lifecycle.resume(case_no, caller.member.email)
     except InvalidTransitionError as exc:
         raise ServiceError(409, str(exc)) from exc
+
+
+def promote_note(caller: Caller, case_no: str, note_id: str) -> MailMessage:
+    """Staff who see the case take a third party's note as the customer's mail (recorded)."""
+    visible_case(caller, case_no)
+    note = notes.promote(services().store, services().clock, case_no, note_id, caller.member.email)
+    if note is None:
+        raise NotFoundError("no such note on this case")
+    return note
 
 
 def accountability_service() -> AccountabilityService:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.staff_api import access
 from functions.staff_api.access import Caller, FieldErrors
-from shared.complaints import library, manual_intake, reports
+from shared.complaints import library, manual_intake, notes, reports
 from shared.complaints.accountability import MEASURES, RESPONSIBILITIES, after_closure, label, may_act, proposal
 from shared.complaints.errors import InvalidInputError
 from shared.complaints.library import LibraryEntry
@@ -119,6 +119,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "resume": ("恢复处理", "Resume"), "resume_hint": ("问题排除后，从该环节重新开始（再次通知处理人）。",
                                                    "Once the cause is fixed: the step starts again, its assignee is asked again."),
     "flash.resume": ("已恢复处理。", "Resumed."),
+    "promote": ("确认为客户来信", "Take as the customer's mail"),
+    "flash.promote": ("已确认为客户来信。", "Taken as the customer's mail."),
     "flash.classification": ("分类已更正。", "Classification corrected."), "flash.dealer": ("已分派。", "Dealer assigned."),
     "flash.accountability": ("责任认定已记录。", "Accountability recorded."),
     "flash.done": ("已标记落实。", "Marked done."), "system": ("系统", "system"),
@@ -551,9 +553,12 @@ def _case_page(session: Session, case_no: str, *, status: int = 200, errors: dic
                            "original_due": _local(tenant, m.original_due_at, case.dealer), "state": state,
                            "state_name": words.name("state", state) if state in ("done", "late")
                            else words(f"sla.{state}")})
+    promoted = notes.promoted(events)
     timeline = [{"at": _local(tenant, e.at, case.dealer), "actor": _person(tenant, e.actor, words), "summary": e.summary,
                  "tone": "bad" if ("breach" in e.type or "escalat" in e.type or e.type == "needs_attention")
-                 else "warn" if ("warn" in e.type or e.type == "critical_alert") else ""}
+                 else "warn" if ("warn" in e.type or e.type == "critical_alert" or e.type == notes.NOTE_KIND) else "",
+                 "note": e.data.get("note_id") if e.type == notes.NOTE_KIND and e.data.get("note_id") not in promoted
+                 else None}
                 for e in reversed(events)]
     dealer = tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None
     acc = case.accountability
@@ -635,6 +640,13 @@ def console_resume(case_no: str) -> Response[str]:
     session, _ = _posted()
     access.resume(session.caller, case_no)
     return _back_to_case(case_no, "resume")
+
+
+@router.post("/console/cases/<case_no>/notes/<note_id>/promote")
+def console_promote(case_no: str, note_id: str) -> Response[str]:
+    session, _ = _posted()
+    access.promote_note(session.caller, case_no, note_id)
+    return _back_to_case(case_no, "promote")
 
 
 @router.post("/console/cases/<case_no>/accountability")

@@ -142,6 +142,12 @@ def resume_case(case_no: str) -> dict[str, Any]:
     return {"case_no": case_no, "execution": execution}
 
 
+@app.post("/api/cases/<case_no>/messages/<note_id>/promote")
+def promote_note(case_no: str, note_id: str) -> dict[str, Any]:
+    note = access.promote_note(_caller(), case_no, note_id)
+    return {"case_no": case_no, "note_id": note_id, "sender": note.sender, "kind": "customer_mail"}
+
+
 @app.post("/api/cases/<case_no>/accountability")
 def record_accountability(case_no: str) -> dict[str, Any]:
     case = access.record_accountability(_caller(), case_no, access.body(app)[0])

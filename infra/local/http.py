@@ -172,7 +172,8 @@ class LocalHttpServer:
             recipients = [r.strip().lower() for r in query["recipient"].split(",")] if "recipient" in query \
                 else recipients_of(body)
             verdicts: dict[str, str] = {k: query[k] for k in ("spam", "virus", "spf", "dkim", "dmarc") if k in query}
-            result = self.runtime.deliver(body, recipients, query.get("sender"), verdicts)
+            result = self.runtime.deliver(body, recipients, query.get("sender"), verdicts,
+                                          dkim_domain=query.get("dkim_domain") or None)
             self._json(req, 200, result)
         elif path == "/_local/mail.json":
             case = query.get("case")

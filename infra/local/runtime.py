@@ -4,6 +4,8 @@ model that the CDK stack uses (moto's CloudFormation cannot build that stack).""
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import io
 import json
 import os
@@ -185,12 +187,17 @@ class LocalRuntime:
 
     # ----- mail in ---------------------------------------------------------------------------
     def deliver(self, raw: bytes, recipients: list[str], envelope_from: str | None = None,
-                verdicts: dict[str, str] | None = None, ses_message_id: str | None = None) -> dict[str, Any]:
-        """What SES does: keep the raw mail in S3, then invoke the intake function."""
+                verdicts: dict[str, str] | None = None, ses_message_id: str | None = None,
+                dkim_domain: str | None = None) -> dict[str, Any]:
+        """What SES does: keep the raw mail in S3, then invoke the intake function. When the
+        caller plays SPF/DKIM/DMARC verdicts or a DKIM signing domain, the mail gets the
+        Authentication-Results header SES writes on top of it (otherwise it is kept as sent)."""
         from shared.runtime.settings import settings
 
         s = settings()
         message_id = ses_message_id or uuid.uuid4().hex
+        if dkim_domain or any(k in (verdicts or {}) for k in ("spf", "dkim", "dmarc")):
+            raw = authentication_results(raw, envelope_from, verdicts or {}, dkim_domain) + raw
         with self.clock.busy():
             self._client("s3").put_object(Bucket=s.raw_bucket, Key=f"{s.raw_prefix}{message_id}", Body=raw)
             event = ses_event(message_id, recipients, envelope_from, verdicts or {}, self.clock.now(), self.region)
@@ -235,6 +242,27 @@ def render_asl(text: str, substitutions: dict[str, str]) -> str:
     for key, value in substitutions.items():
         text = text.replace("${" + key + "}", value)
     return text
+
+
+def authentication_results(raw: bytes, envelope_from: str | None, verdicts: dict[str, str],
+                           dkim_domain: str | None) -> bytes:
+    """The header SES puts on top of a received mail, in SES's format: the DKIM clause names
+    the signing domain (``dkim_domain``, else the From domain), which the receipt event lacks."""
+    header = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+    try:
+        from_domain = (header.get("from") or "").addresses[0].domain.lower()  # type: ignore[union-attr]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        from_domain = ""
+    mail_from = (envelope_from or "").rpartition("@")[2].lower()
+
+    def verdict(name: str) -> str:
+        return verdicts.get(name, "PASS").lower()
+
+    clauses = [f"spf={verdict('spf')} smtp.mailfrom={mail_from or 'unknown'}"]
+    if verdict("dkim") != "none":
+        clauses.append(f"dkim={verdict('dkim')} header.i=@{dkim_domain or from_domain or 'unknown'}")
+    clauses.append(f"dmarc={verdict('dmarc')} header.from={from_domain or 'unknown'}")
+    return ("Authentication-Results: amazonses.com;\r\n " + ";\r\n ".join(clauses) + ";\r\n").encode()
 
 
 def ses_event(message_id: str, recipients: list[str], source: str | None, verdicts: dict[str, str],

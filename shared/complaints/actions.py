@@ -15,14 +15,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import notes
 from .deadlines import governing_milestone
 from .errors import InvalidInputError, LinkForbiddenError, TaskNotOpenError
 from .forms import ExtensionRequestForm, FirstContactForm, parse_form
 from .lifecycle import Ctx, Lifecycle
 from .links import LinkService
-from .models import Case, Extension, Link
+from .models import Case, Extension, Link, TimelineEvent
 from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, Recipient, step_name
-from .replies import WORDS, parse_reply
+from .replies import WORDS, MailReply, parse_reply
+from .senders import counter_key
 
 
 @dataclass(frozen=True)
@@ -148,25 +150,30 @@ class LinkActions:
         self.lifecycle.workflow.succeed(task.token, {"task_key": task.key, "outcome": decision["outcome"]})
         return str(decision["outcome"])
 
-    def decide_by_mail(self, case_no: str, sender: str, text: str, verified: bool, message_id: str) -> str | None:
+    def decide_by_mail(self, case_no: str, mail: MailReply) -> str | None:
         """A reply whose first line is a decision ("同意", "APPROVE", "不接受 …") on the step the
-        case waits for. Accepted only from the person the step waits on and only when SES
-        verified the sender (SPF/DKIM); otherwise the sender is told why. Returns the
-        outcome, or None when the mail decides nothing (it stays an appended message)."""
+        case waits for. Applied only when it comes from the person the step waits on, from a
+        sender verified for its From domain (DMARC, or DKIM aligned with it: SPF alone never),
+        in answer to the mail we sent for that very task. Otherwise nothing is applied, the
+        attempt is on the timeline, and the sender, when the case's customer or staff, gets at
+        most the policy's number of explanations a day. Returns the outcome, or None when the
+        mail decides nothing (it stays an appended message)."""
         ctx = self.lifecycle.load(case_no)
         timer = ctx.case.step_timer
         if timer is None or timer.step not in WORDS:
             return None
-        reply = parse_reply(timer.step, text)
+        reply = parse_reply(timer.step, mail.text)
         if reply is None:
             return None
         expected = timer.assignee if timer.step == "approval" else (ctx.case.customer.email or "")
         field = "comment" if timer.step == "approval" else "reason"
         problem = None
-        if sender.lower() != expected.lower():
+        if mail.sender.lower() != expected.lower():
             problem = "sender"
-        elif not verified:
+        elif not mail.verified:
             problem = "unverified"
+        elif not self._answers_task(case_no, timer.key, mail.answers):
+            problem = "not_an_answer"
         else:
             try:
                 form = parse_form(timer.step, {"decision": reply.decision, field: reply.comment})
@@ -174,15 +181,34 @@ class LinkActions:
                 problem = "incomplete"
         if problem is None:
             try:
-                return self._decide(case_no, timer.key, timer.step, form.model_dump(mode="json"), sender.lower(),
-                                    {"via": "mail", "message_id": message_id})
+                return self._decide(case_no, timer.key, timer.step, form.model_dump(mode="json"), mail.sender.lower(),
+                                    {"via": "mail", "message_id": mail.message_id})
             except TaskNotOpenError:
                 problem = "decided"
-        brand = ctx.tenant.brand
-        language = brand.reply_language(ctx.case.language) if timer.step == "customer_reply" else brand.languages[0]
-        self.lifecycle.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="reply_not_applied",
-                                     to=Recipient(sender, None, language), step=timer.step, problem=problem)
+        now = self.lifecycle.clock.now()
+        self.lifecycle.store.add_event(TimelineEvent(
+            case_no=case_no, at=now, type="decision_by_mail_refused", actor=mail.sender.lower(),
+            summary=f"A decision by reply mail ({reply.decision}) was not applied: {_REFUSALS[problem]}",
+            data={"step": timer.step, "problem": problem, "message_id": mail.message_id}))
+        allowance = ctx.policy.intake.refused_decision_replies_per_day
+        if mail.may_be_told and allowance and self._may_explain(ctx, mail.sender, allowance):
+            language = ctx.tenant.brand.reply_language(ctx.case.language) if timer.step == "customer_reply" else ctx.tenant.brand.languages[0]
+            self.lifecycle.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="reply_not_applied",
+                                         to=Recipient(mail.sender, None, language), step=timer.step,
+                                         problem=problem if problem == "incomplete" else "")
         return None
+
+    def _answers_task(self, case_no: str, task_key: str, answers: tuple[str, ...]) -> bool:
+        """Whether the mail answers a mail we sent for this very task (unguessable Message-IDs)."""
+        ours = {m.message_id for m in self.lifecycle.store.messages(case_no)
+                if m.direction == "out" and m.task_key == task_key}
+        return any(mid in ours for mid in answers)
+
+    def _may_explain(self, ctx: Ctx, sender: str, allowance: int) -> bool:
+        now = self.lifecycle.clock.now()
+        count = self.lifecycle.store.count_hit(counter_key("refused", ctx.tenant.brand.id, sender),
+                                               now.strftime("%Y%m%d"), int(now.timestamp()) + 2 * 86400)
+        return count <= allowance
 
     # ----- views ------------------------------------------------------------------------------
     def _language(self, ctx: Ctx, link: Link) -> str:
@@ -228,13 +254,15 @@ class LinkActions:
                                 and a.decision == "approve"]
         return data
 
-    def _exchanged(self, case: Case) -> list[dict[str, Any]]:
+    def _exchanged(self, case: Case, events: list[TimelineEvent]) -> list[dict[str, Any]]:
         """The mails between us and this customer, oldest first; nobody else's."""
         email = (case.customer.email or "").lower()
+        promoted_notes = notes.promoted(events)
         shown = []
         for m in self.lifecycle.store.messages(case.case_no):
             ours = m.direction == "out" and email in [r.lower() for r in m.recipients]
-            theirs = m.direction == "in" and m.sender.lower() == email
+            # A note under the customer's address is not theirs until staff say so.
+            theirs = m.direction == "in" and m.sender.lower() == email and notes.is_customers(m, promoted_notes)
             if ours or theirs:
                 body = _without_links(m.text)
                 shown.append({"at": m.at, "from_us": ours, "subject": m.subject,
@@ -249,12 +277,13 @@ class LinkActions:
     def _status(self, ctx: Ctx) -> dict[str, Any]:
         case, tenant = ctx.case, ctx.tenant
         fmt = lambda at: self.lifecycle.notifier.local_time(tenant, case, at)  # noqa: E731
-        events = [e for e in self.lifecycle.store.events(case.case_no)
+        timeline = self.lifecycle.store.events(case.case_no)
+        events = [e for e in timeline
                   if e.type in CUSTOMER_EVENTS or (e.type == "step_opened" and e.data.get("step") in CUSTOMER_FACING)]
         open_milestones = [m for m in case.milestones if m.met_at is None and m.cycle == case.cycle
                            and m.name != "acknowledgement"]
         nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones and case.phase != "closed" else None
-        return {"case": case, "events": events, "next": nxt, "fmt": fmt, "messages": self._exchanged(case),
+        return {"case": case, "events": events, "next": nxt, "fmt": fmt, "messages": self._exchanged(case, timeline),
                 "brand_name": tenant.brand.name_zh if tenant.brand.reply_language(case.language).startswith("zh")
                 else tenant.brand.name,
                 "dealer": tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None,
@@ -262,6 +291,14 @@ class LinkActions:
 
 
 _URL = re.compile(r"https?://\S+")
+# Why a decision by mail was not applied, for staff (the sender is never told which).
+_REFUSALS = {
+    "sender": "not from the person this step waits for",
+    "unverified": "the sender is not verified for its From domain (neither DMARC nor aligned DKIM passed)",
+    "not_an_answer": "not in answer to the mail we sent for this step",
+    "incomplete": "the decision lacks its reason",
+    "decided": "the step was already decided",
+}
 
 
 def _without_links(text: str) -> str:

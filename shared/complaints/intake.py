@@ -9,7 +9,6 @@ the SES message id, so a redelivered event never registers a second case.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -17,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-from . import casenumbers, largeparts
+from . import casenumbers, largeparts, notes
 from .adverts import bulk_advert
 from .casework import set_severity
 from .classify import ClassificationResult, classify, own_words
@@ -29,13 +28,16 @@ from .lifecycle import Ctx, Lifecycle
 from .mail import ParsedMail, parse_mail
 from .models import Case, Channel, Classification, Customer, Language, MailMessage, TimelineEvent, VehicleRef
 from .notifications import MailLinks
+from .policy import IntakePolicy, build_policy
 from .ports import BlobStore, CaseStore, HeldMail, InboundRecord, ReceivedMail, StoredAttachment, Workflow
+from .replies import MailReply
 from .routing import mobile_numbers, route
+from .senders import counter_key, verified_sender
 from .tenant import Tenant, Vehicle
 
 Disposition = Literal[
     "new_case", "append_to_case", "ignore_auto_reply", "ignore_bounce", "ignore_bulk", "duplicate",
-    "quarantine_spam", "quarantine_virus", "quarantine_malformed",
+    "quarantine_spam", "quarantine_virus", "quarantine_malformed", "quarantine_flood", "third_party_note",
 ]
 
 
@@ -95,13 +97,29 @@ def after_closing(closed_at: datetime | None, at: datetime, reopen_within: timed
     return "reopen" if closed_at is not None and at - closed_at <= reopen_within else "new_case"
 
 
-DecideByMail = Callable[[str, str, str, bool, str], str | None]
+DecideByMail = Callable[[str, MailReply], str | None]
+# Who a mail on a case is from, as far as we can tell: the case's customer, the tenant's staff,
+# or anybody else (a third party, or one of them unverified).
+Standing = Literal["customer", "staff", "third_party"]
+_THREAD_IDS = 20  # Message-IDs of In-Reply-To/References looked up: a reply's parents are the last ones
 
 
-def _verified(verdicts: SesVerdicts) -> bool:
-    """SES vouches for the sender: SPF or DKIM passed and neither failed."""
-    results = {verdicts.spf.upper(), verdicts.dkim.upper()}
-    return "PASS" in results and "FAIL" not in results
+def _head(text: str, max_bytes: int) -> str:
+    """The text's start, at most ``max_bytes`` in UTF-8 (no character cut in two)."""
+    return text[:max_bytes].encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def _bounded(parsed: ParsedMail, bounds: IntakePolicy) -> ParsedMail:
+    """What intake reads and stores of a mail, cut to the policy's sizes before any write;
+    the raw mail stays whole (and staff can read it)."""
+    forwarded = parsed.forwarded
+    if forwarded is not None:
+        forwarded = replace(forwarded, subject=(forwarded.subject or "")[:bounds.max_subject_chars] or None,
+                            text=_head(forwarded.text, bounds.max_text_bytes))
+    return replace(parsed, subject=parsed.subject[:bounds.max_subject_chars], to=parsed.to[:bounds.max_recipients],
+                   cc=parsed.cc[:bounds.max_recipients], text=_head(parsed.text, bounds.max_text_bytes),
+                   in_reply_to=parsed.in_reply_to[:_THREAD_IDS], references=parsed.references[-_THREAD_IDS:],
+                   forwarded=forwarded)
 
 
 class Intake:
@@ -115,11 +133,14 @@ class Intake:
         self.lifecycle = lifecycle
         self.decide_by_mail = decide_by_mail
         self.fallback_brand = fallback_brand  # whose staff see mail addressed to no tenant
+        # Storage bounds apply before the tenant is known (the envelope is the first write): the defaults'.
+        self.bounds = build_policy().intake
 
     # ----- mail in --------------------------------------------------------------------------
     def receive(self, mail: InboundMail) -> IntakeResult:
         now = self.clock.now()
         received_at = mail.received_at or now
+        mail = replace(mail, recipients=list(mail.recipients[:self.bounds.max_recipients]))
         # First, list it under its day: the reconciler re-drives a listed mail that no attempt finished.
         self.store.note_received(ReceivedMail(mail.ses_message_id, mail.raw_key, received_at, list(mail.recipients),
                                               asdict(mail.verdicts), mail.envelope_from))
@@ -139,8 +160,8 @@ class Intake:
             return IntakeResult(verdict[0] if verdict else "quarantine_malformed",
                                 detail="no recipient belongs to a tenant")
         tenant = self.store.get_tenant(brand_id or str(self.fallback_brand))
-        parsed = parse_mail(largeparts.read_slim(self.blobs, mail.raw_key), received_at=received_at,
-                            envelope_from=mail.envelope_from)
+        parsed = _bounded(parse_mail(largeparts.read_slim(self.blobs, mail.raw_key), received_at=received_at,
+                                     envelope_from=mail.envelope_from), self.bounds)
         if brand_id is None:
             # An SES rule out of step with the tenants, a typo in an address: the default brand's
             # CR center sees it among held mail and can release it as a case.
@@ -156,18 +177,61 @@ class Intake:
             if first is not None:
                 return self._hold(tenant, mail, parsed, received_at, "duplicate",
                                   f"Message-ID already received (SES message {first})")
-        case = self._thread(parsed)
+        case, answered = self._thread(parsed)
         if case is None:
-            return self._register(tenant, self._complaint(tenant, parsed, mail.raw_key, mail.recipients, received_at),
-                                  mail.ses_message_id)
+            return self._register_mail(tenant, parsed, mail, received_at)
         if case.brand != tenant.brand.id:
             return self._hold(tenant, mail, parsed, received_at, "quarantine_malformed",
                               "refers to a case of another tenant")
+        verified = verified_sender(parsed.from_address, dmarc=mail.verdicts.dmarc, dkim=mail.verdicts.dkim,
+                                   auth_results=parsed.headers.get("authentication-results"))
+        standing = self._standing(tenant, case, parsed, answered=answered, verified=verified)
+        if standing == "third_party":
+            return self._note(case, parsed, mail, verified)
         reopen_within = timedelta(days=tenant.policy_for(case.dealer).intake.reopen_within_days)
         if case.is_closed and after_closing(case.closed_at, received_at, reopen_within) == "new_case":
-            complaint = self._complaint(tenant, parsed, mail.raw_key, mail.recipients, received_at)
-            return self._register(tenant, replace(complaint, follows=case.case_no), mail.ses_message_id)
-        return self._append(tenant, case, parsed, mail, received_at)
+            return self._register_mail(tenant, parsed, mail, received_at, follows=case.case_no)
+        return self._append(tenant, case, parsed, mail, received_at, verified=verified)
+
+    def _register_mail(self, tenant: Tenant, parsed: ParsedMail, mail: InboundMail, received_at: datetime,
+                       follows: str | None = None) -> IntakeResult:
+        """A new case, unless the sender is past the policy's allowance of new cases per window
+        (a flood): then the mail joins their latest open case, or is held when none is open."""
+        bounds = tenant.policy_for(None).intake
+        sender = (parsed.from_address or "").lower()
+        if not self._may_open_case(tenant, sender, received_at, bounds):
+            window = timedelta(hours=bounds.new_case_window_hours)
+            latest = [c for c in self.store.recent_cases_of(tenant.brand.id, customer_email=sender, vin=None,
+                                                             since=received_at - window)
+                      if not c.is_closed and c.phase != "needs_attention"]
+            detail = (f"more than {bounds.new_cases_per_sender} new cases from this sender within "
+                      f"{bounds.new_case_window_hours} hours")
+            if not latest:
+                return self._hold(tenant, mail, parsed, received_at, "quarantine_flood", detail)
+            return self._append_quietly(max(latest, key=lambda c: (c.received_at, c.case_no)), parsed, mail, detail)
+        complaint = self._complaint(tenant, parsed, mail.raw_key, mail.recipients, received_at)
+        return self._register(tenant, replace(complaint, follows=follows), mail.ses_message_id)
+
+    def _may_open_case(self, tenant: Tenant, sender: str, at: datetime, bounds: IntakePolicy) -> bool:
+        seconds = bounds.new_case_window_hours * 3600
+        window = int(at.timestamp()) // seconds
+        count = self.store.count_hit(counter_key("cases", tenant.brand.id, sender),
+                                     f"{bounds.new_case_window_hours}h{window}", (window + 2) * seconds)
+        return count <= bounds.new_cases_per_sender
+
+    @staticmethod
+    def _standing(tenant: Tenant, case: Case, parsed: ParsedMail, *, answered: bool, verified: bool) -> Standing:
+        """A mail answering one of our mails on the case (an unguessable Message-ID), or verified
+        for its From domain, is its sender's: the customer's, or staff's. Anything else naming
+        the case (a case number is sequential, anybody can write it) is a third party's."""
+        sender = (parsed.from_address or "").lower()
+        if not (answered or verified) or not sender:
+            return "third_party"
+        if sender == (case.customer.email or "").lower():
+            return "customer"
+        if tenant.staff_member(sender) is not None:
+            return "staff"
+        return "third_party"
 
     @staticmethod
     def _not_a_complaint(tenant: Tenant, parsed: ParsedMail) -> tuple[Disposition, str] | None:
@@ -217,8 +281,8 @@ class Intake:
         tenant = self.store.get_tenant(brand_id)
 
         def complaint() -> Complaint:
-            parsed = parse_mail(largeparts.read_slim(self.blobs, held.raw_key), received_at=held.received_at,
-                                envelope_from=held.sender)
+            parsed = _bounded(parse_mail(largeparts.read_slim(self.blobs, held.raw_key), received_at=held.received_at,
+                                         envelope_from=held.sender), self.bounds)
             return self._complaint(tenant, parsed, held.raw_key, held.recipients, held.received_at)
         result = self.register_once(tenant, f"release-{held.inbound_id}", held.raw_key, complaint)
         assert result.case_no is not None
@@ -243,28 +307,63 @@ class Intake:
         return result
 
     # ----- threading --------------------------------------------------------------------------
-    def _thread(self, parsed: ParsedMail) -> Case | None:
-        """The case a reply belongs to: by the Message-IDs it answers, else a case number in its
-        subject. Any tenant's: the caller decides what another tenant's case means."""
+    def _thread(self, parsed: ParsedMail) -> tuple[Case | None, bool]:
+        """The case a reply belongs to, and whether it answers one of our mails on it: by the
+        Message-IDs it answers, else a case number in its subject. Any tenant's: the caller
+        decides what another tenant's case means."""
         for mid in [*parsed.in_reply_to, *reversed(parsed.references)]:
             case_no = self.store.case_for_message_id(mid)
             if case_no:
                 with contextlib.suppress(CaseNotFoundError):
-                    return self.store.get_case(case_no)
-        for number in casenumbers.ANY.findall(parsed.subject):
+                    return self.store.get_case(case_no), True
+        for number in casenumbers.ANY.findall(parsed.subject)[:3]:
             with contextlib.suppress(CaseNotFoundError):  # an unknown number in a subject is just text
-                return self.store.get_case(number)
-        return None
+                return self.store.get_case(number), False
+        return None, False
+
+    def _note(self, case: Case, parsed: ParsedMail, mail: InboundMail, verified: bool) -> IntakeResult:
+        """A third party's mail on the case: kept for staff, and nothing else happens."""
+        now, message_id = self.clock.now(), parsed.message_id or mail.ses_message_id
+        if self.decide_by_mail is not None:  # a decision in it is refused, and on the timeline
+            self.decide_by_mail(case.case_no, self._reply(parsed, mail, message_id, verified=verified, told=False))
+        self.store.add_message(MailMessage(
+            case_no=case.case_no, direction="in", message_id=message_id, at=now, sender=parsed.from_address or "",
+            recipients=parsed.to, subject=parsed.subject, text=parsed.text[:20000], kind=notes.NOTE_KIND))
+        how = "verified, but neither the customer nor staff" if verified else "not verified for its From domain"
+        self.store.add_event(TimelineEvent(
+            case_no=case.case_no, at=now, type=notes.NOTE_KIND, actor="unverified sender",
+            summary=f"Mail from an unverified sender ({parsed.from_address or 'no address'}; {how}): "
+                    f"{parsed.subject[:100]}",
+            data={"note_id": notes.note_id(message_id), "message_id": message_id, "raw_key": mail.raw_key}))
+        return IntakeResult("third_party_note", case.case_no, "names the case; not verifiably its customer's or staff's")
+
+    def _append_quietly(self, case: Case, parsed: ParsedMail, mail: InboundMail, why: str) -> IntakeResult:
+        """A flooding sender's mail joins their open case: kept, with no alert, task or reply."""
+        now, message_id = self.clock.now(), parsed.message_id or mail.ses_message_id
+        self.store.add_message(MailMessage(
+            case_no=case.case_no, direction="in", message_id=message_id, at=now, sender=parsed.from_address or "",
+            recipients=parsed.to, subject=parsed.subject, text=parsed.text[:20000], kind="customer_mail"))
+        self.store.add_event(TimelineEvent(
+            case_no=case.case_no, at=now, type="customer_mail", actor="customer",
+            summary=f"Mail from the customer, added to this case without alerts ({why}): {parsed.subject[:100]}",
+            data={"raw_key": mail.raw_key, "flood": True}))
+        return IntakeResult("append_to_case", case.case_no, why)
+
+    @staticmethod
+    def _reply(parsed: ParsedMail, mail: InboundMail, message_id: str, *, verified: bool, told: bool) -> MailReply:
+        return MailReply(sender=(parsed.from_address or "").lower(), text=parsed.text, verified=verified,
+                         answers=tuple([*parsed.in_reply_to, *parsed.references]), message_id=message_id,
+                         may_be_told=told)
 
     def _append(self, tenant: Tenant, case: Case, parsed: ParsedMail, mail: InboundMail,
-                received_at: datetime) -> IntakeResult:
+                received_at: datetime, *, verified: bool) -> IntakeResult:
         case_no, now = case.case_no, self.clock.now()
         message_id = parsed.message_id or mail.ses_message_id
         sender = (parsed.from_address or "").lower()
         decision = None
         if self.decide_by_mail is not None:
             # An approver or the customer answering the step the case waits for, on the first line.
-            decision = self.decide_by_mail(case_no, sender, parsed.text, _verified(mail.verdicts), message_id)
+            decision = self.decide_by_mail(case_no, self._reply(parsed, mail, message_id, verified=verified, told=True))
         self.store.add_message(MailMessage(
             case_no=case_no, direction="in", message_id=message_id, at=now, sender=parsed.from_address or "",
             recipients=parsed.to, subject=parsed.subject, text=parsed.text[:20000],
@@ -411,8 +510,7 @@ class Intake:
 
     def _may_acknowledge(self, tenant: Tenant, address: str, allowance: int) -> bool:
         now = self.clock.now()
-        sender = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]  # no address in a key
-        count = self.store.count_hit(f"ack#{tenant.brand.id}#{sender}", now.strftime("%Y%m%d"),
+        count = self.store.count_hit(counter_key("ack", tenant.brand.id, address), now.strftime("%Y%m%d"),
                                      int(now.timestamp()) + 2 * 86400)
         return count <= allowance
 

@@ -274,6 +274,7 @@ class MailMessage(_Model):
     html: str | None = None
     kind: str = ""  # acknowledgement, step, warning, escalation, ...
     links: list[dict[str, str]] = Field(default_factory=list)
+    task_key: str | None = None  # ours: the waiting step it carries a link for (a reply to it may decide)
 
 
 class HumanTask(_Model):

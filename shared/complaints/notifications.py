@@ -198,9 +198,13 @@ class Notifier:
             sender=tenant.brand.sender_address, sender_name=tenant.sender_name(language), to=[to.email],
             subject=subject, text=text, html=html, message_id=message_id, headers=headers,
             case_no=case.case_no, links=link_list, sent_at=now))
+        # A mail with the link of the step the case waits on is that task's mail: a reply
+        # answering it (In-Reply-To/References) may decide the task (``LinkActions.decide_by_mail``).
+        timer = case.step_timer
+        task_key = timer.key if timer is not None and any(step == timer.step for step, _ in (links or MailLinks()).items) else None
         message = MailMessage(case_no=case.case_no, direction="out", message_id=message_id.strip("<>"), at=now,
                               sender=tenant.brand.sender_address, recipients=[to.email], subject=subject,
-                              text=text, kind=kind, links=[])
+                              text=text, kind=kind, links=[], task_key=task_key)
         self._store.add_message(message)
 
 

@@ -121,6 +121,12 @@ class KpiPolicy(_Strict):
 class IntakePolicy(_Strict):
     acknowledgements_per_sender_per_day: int = Field(ge=1)  # more would feed a mail loop or a flood
     reopen_within_days: int = Field(ge=0)  # a reply to a closed case re-opens it; later: a new, linked case
+    new_cases_per_sender: int = Field(ge=1)  # per window; past it a sender's mail joins their latest open case
+    new_case_window_hours: int = Field(ge=1)
+    max_subject_chars: int = Field(ge=80)  # stored subjects are cut here (the raw mail stays whole)
+    max_recipients: int = Field(ge=1)  # stored recipient lists (envelope, To, Cc) are cut here
+    max_text_bytes: int = Field(ge=1024)  # what is classified, routed and searched of a mail's text (UTF-8)
+    refused_decision_replies_per_day: int = Field(ge=0)  # explanations of a refused decision by mail, per sender
 
 
 class ClassificationPolicy(_Strict):

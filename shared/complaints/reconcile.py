@@ -10,7 +10,8 @@ scanning the table:
    that attempt; otherwise it is re-driven through the intake, exactly as SES would
    deliver it again (the SES id makes that idempotent). A mail whose re-drives keep
    failing is, after a few, held for the brand's staff as malformed, with the raw mail,
-   so that it still gets a disposition and a person sees it.
+   so that it still gets a disposition and a person sees it — also when a case number was
+   already allocated to it (the held record's detail names it).
 2. Outgoing mail the mail service refused (``ReliableMailer``): sent again.
 """
 
@@ -100,10 +101,12 @@ class Reconciler:
                 received_at=mail.received_at))
         except Exception as exc:  # noqa: BLE001 - any failure: counted, tried again next run, held after a few
             failed = replace(mail, attempts=mail.attempts + 1)
-            if failed.attempts >= self.rules.max_attempts and not (record is not None and record.case_no):
-                self._hold(failed, f"intake failed {failed.attempts} times ({type(exc).__name__})")
+            if failed.attempts >= self.rules.max_attempts:
+                # Even with a case number allocated: re-driving for ever would never end its story.
+                number = f"; case number {record.case_no} was allocated" if record is not None and record.case_no else ""
+                self._hold(failed, f"intake failed {failed.attempts} times ({type(exc).__name__}){number}")
                 report.held += 1
-            else:  # a mail that has its case number keeps being re-driven: its case exists
+            else:
                 self.store.settle_received(failed)
                 report.failed += 1
             return

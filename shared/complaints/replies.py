@@ -28,6 +28,18 @@ _PUNCT = " \t:：,，.。;；!！-—"
 
 
 @dataclass(frozen=True)
+class MailReply:
+    """A mail on a case that may carry a decision, as intake read it."""
+
+    sender: str  # the From address, lower case
+    text: str
+    verified: bool  # DMARC passed, or DKIM passed for a domain aligned with the From domain
+    answers: tuple[str, ...]  # the Message-IDs it answers (In-Reply-To, References)
+    message_id: str
+    may_be_told: bool  # the sender is the case's customer or staff: a refusal may be explained to them
+
+
+@dataclass(frozen=True)
 class ReplyDecision:
     decision: str
     comment: str

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from . import notes
 from .clock import iso
 from .deadlines import step_schedule
 from .models import Case, Category, Classification, Phase, Severity, TimelineEvent
@@ -104,7 +105,8 @@ def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
         "plan": case.plan.model_dump(mode="json") if case.plan else None,
         "approvals": [a.model_dump(mode="json") for a in case.approvals],
         "customer_decision": case.customer_decision,
-        "timeline": [{"at": iso(e.at), "type": e.type, "actor": e.actor, "summary": e.summary} for e in events],
+        "timeline": [{"at": iso(e.at), "type": e.type, "actor": e.actor, "summary": e.summary,
+                      **({"note_id": e.data.get("note_id")} if e.type == notes.NOTE_KIND else {})} for e in events],
         "survey": {"score": case.survey.score if case.survey else None,
                    "grade": case.survey.grade if case.survey else None,
                    "comment": case.survey.comment if case.survey else None,

@@ -100,8 +100,9 @@ def test_approver_and_customer_decide_by_replying(warp_runtime: LocalRuntime) ->
     def on_mail(sent: SentMail) -> None:
         steps = {link["step"] for link in sent.mail.links}
         if "approval" in steps and sent.mail.to == ["service.sh001@dealers.example"]:
-            # A forged reply first (SPF and DKIM failed), then the real one.
-            replies.append((reply_to(sent, "service.sh001@dealers.example", "同意"), {"spf": "FAIL", "dkim": "FAIL"}))
+            # A forged reply first (SPF passing for the forger's own envelope domain, DMARC failing), then the real one.
+            replies.append((reply_to(sent, "service.sh001@dealers.example", "同意"),
+                            {"spf": "PASS", "dkim": "NONE", "dmarc": "FAIL"}))
             replies.append((reply_to(sent, "service.sh001@dealers.example", "同意 按方案执行"), {}))
         elif "customer_reply" in steps and sent.mail.to == ["customer@mail.example"]:
             replies.append((reply_to(sent, "customer@mail.example", "ACCEPT, thank you"), {}))
@@ -130,4 +131,4 @@ def test_approver_and_customer_decide_by_replying(warp_runtime: LocalRuntime) ->
     summaries = [e.summary for e in services().store.events(no) if e.type in ("approval_recorded", "customer_reply_recorded")]
     assert summaries and all(s.endswith("(by reply mail)") for s in summaries)
     refused = [m.mail for m in warp_runtime.outbox.for_case(no) if "未能作为决定" in m.mail.subject]
-    assert len(refused) == 1 and "SPF/DKIM" in refused[0].text  # the forged one was refused politely
+    assert len(refused) == 1 and "DMARC" in refused[0].text  # the forged one was refused politely
