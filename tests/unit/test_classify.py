@@ -9,16 +9,13 @@ from collections import Counter
 import pytest
 
 from shared.complaints.classify import (
-    CATEGORY_EVIDENCE,
-    COMPENSATION,
-    MEDIA_OR_REGULATOR,
-    SAFETY,
     TRADITIONAL_TO_SIMPLIFIED,
     _encodes,
     classify,
     detect_language,
     fold,
 )
+from shared.complaints.rulebook import rulebook
 from tests.unit.test_mail_parsing import Sample, labelled_samples
 
 CATEGORIES = ("product_quality", "service", "price", "other")
@@ -237,10 +234,7 @@ def test_detect_language(text: str, language: str) -> None:
 # --- the tables -----------------------------------------------------------------------
 
 def _all_terms() -> list[str]:
-    terms = [t for hazard in SAFETY.values() for t in (*hazard.phrases, *hazard.parts, *hazard.signs)]
-    terms += [t for group in MEDIA_OR_REGULATOR.values() for t in group] + list(COMPENSATION)
-    terms += [t for weights in CATEGORY_EVIDENCE.values() for group in weights.values() for t in group]
-    return terms
+    return rulebook().terms()
 
 
 def test_terms_are_valid_lower_case_patterns() -> None:
