@@ -285,6 +285,7 @@ class _Hazard:
     parts: Lexicon
     signs: Lexicon
     vague: Lexicon
+    vague_phrases: Lexicon
     near: int
     needs_context: bool
 
@@ -296,6 +297,7 @@ class _Compiled:
     fear: Lexicon
     hedge: Lexicon
     no_danger: Lexicon
+    elsewhere: Lexicon
     threats: dict[str, Lexicon]
     ruled_out: Lexicon
     but: re.Pattern[str]
@@ -305,6 +307,7 @@ class _Compiled:
     no_demand: Lexicon
     evidence: dict[Category, tuple[tuple[Lexicon, float], ...]]
     asks: Lexicon
+    main: Lexicon
     negation: re.Pattern[str]
     gap_negation: re.Pattern[str]
     hypothetical: Lexicon
@@ -318,7 +321,7 @@ class _Compiled:
 
 def _hazard(rules: HazardRules) -> _Hazard:
     return _Hazard(_compile(rules.phrases), _compile(rules.parts), _compile(rules.signs), _compile(rules.vague_signs),
-                   rules.near, rules.needs_context)
+                   _compile(rules.vague_phrases), rules.near, rules.needs_context)
 
 
 def _evidence(book: Rulebook, category: Category) -> tuple[tuple[Lexicon, float], ...]:
@@ -332,13 +335,13 @@ def _compile_book(book: Rulebook) -> _Compiled:
     return _Compiled(
         hazards={name: _hazard(h) for name, h in book.safety.hazards.items()},
         context=_compile(cues.driving_context), fear=_compile(cues.fear), hedge=_compile(cues.hedges),
-        no_danger=_compile(cues.no_danger),
+        no_danger=_compile(cues.no_danger), elsewhere=_compile(cues.elsewhere),
         threats={kind: _compile(getattr(threats.kinds, kind)) for kind in ("media", "regulator", "lawsuit")},
         ruled_out=_compile(threats.cues.ruled_out), but=_plain(threats.cues.but), reported=_compile(threats.cues.reported),
         adopted=_compile(threats.cues.adopted),
         demand=_compile(book.demand.terms), no_demand=_compile(book.demand.denied),
         evidence={c: _evidence(book, c) for c in CATEGORIES},
-        asks=_compile(book.category.asks.cues),
+        asks=_compile(book.category.asks.cues), main=_compile(book.category.asks.main),
         negation=_plain(reading.negation), gap_negation=_plain(reading.gap_negation),
         hypothetical=_compile(reading.hypothetical), resolved=_compile(reading.resolved), recurred=_compile(reading.recurred),
         reply_header=_plain(reading.reply_header), forward_header=_plain(reading.forward_header),
@@ -497,6 +500,8 @@ def _hazard_hits(doc: _Text, hazard: _Hazard) -> Iterator[_Hit]:
     text = doc.folded
     for match in hazard.phrases.finditer(text):
         yield _Hit(match.start(), match.end(), phrase=True)
+    for match in hazard.vague_phrases.finditer(text):
+        yield _Hit(match.start(), match.end(), vague=True)
     parts = list(hazard.parts.finditer(text))
     if not parts:
         return
@@ -530,6 +535,8 @@ def _discount(doc: _Text, hit: _Hit, rules: _Compiled) -> str | None:
         return "negated"
     if rules.hypothetical.search(before):
         return "hypothetical"
+    if rules.elsewhere.search(doc.folded, doc.sentence(hit.start)[0], hit.start):
+        return "reported"
     stop = doc.window_end(hit.end)
     for resolved in rules.resolved.finditer(doc.folded, hit.end, stop):
         if rules.negation.search(doc.clause_before(resolved.start())):
@@ -656,25 +663,35 @@ def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]
     subject counts more (the customer's own summary), and so does a sentence that asks for
     something (what they want resolved); safety never changes the category."""
     weights = rules.weights
-    asks = [False] * len(doc.starts)
-    for match in rules.asks.finditer(doc.folded):
-        asks[bisect_right(doc.starts, match.start()) - 1] = True
+    # Per sentence: how much its evidence weighs (an ask, the main grievance), and whether
+    # it says a fault was fixed (then product evidence there weighs little).
+    weight_of = [1.0] * len(doc.starts)
+    fixed = [False] * len(doc.starts)
+    for pattern, value, back in ((rules.asks, weights.ask_factor, 0), (rules.main, weights.main_factor, 1)):
+        for match in pattern.finditer(doc.folded):
+            i = bisect_right(doc.starts, match.start()) - 1
+            for j in range(max(0, i - back), i + 1):  # "… This is the main reason": the one before too
+                weight_of[j] = max(weight_of[j], value)
+    for match in rules.resolved.finditer(doc.folded):
+        fixed[bisect_right(doc.starts, match.start()) - 1] = True
     scores: dict[Category, float] = dict.fromkeys(CATEGORIES, 0.0)
     phrases: dict[Category, dict[str, float]] = {c: {} for c in CATEGORIES}
-    def factor(pos: int) -> float:
+    def factor(pos: int, category: Category = "product_quality") -> float:
         if pos < doc.subject_end:
             return weights.subject_factor
-        return weights.ask_factor if asks[bisect_right(doc.starts, pos) - 1] else 1.0
+        i = bisect_right(doc.starts, pos) - 1
+        damp = weights.resolved_product_factor if fixed[i] and category == "product_quality" else 1.0
+        return weight_of[i] * damp
 
     for pos in defects:
         scores["product_quality"] += weights.hazard_as_defect * factor(pos)
     for category, patterns in rules.evidence.items():
         for pattern, weight in patterns:
             for match in pattern.finditer(doc.folded):
-                scores[category] += weight * factor(match.start())
+                scores[category] += weight * factor(match.start(), category)
                 if weight >= weights.category_medium:
                     phrase = doc.snippet(match.start(), match.end())
-                    phrases[category][phrase] = phrases[category].get(phrase, 0) + weight * factor(match.start())
+                    phrases[category][phrase] = phrases[category].get(phrase, 0) + weight * factor(match.start(), category)
     order = weights.tie_order
     ranked = sorted(CATEGORIES, key=lambda c: (-scores[c], order.index(c)))
     best, second = ranked[0], ranked[1]

@@ -51,14 +51,15 @@ class HazardRules(_Strict):
     parts: Terms = Field(default_factory=list)
     signs: Terms = Field(default_factory=list)
     vague_signs: Terms = Field(default_factory=list)
+    vague_phrases: Terms = Field(default_factory=list)  # say a possible hazard alone
     near: int = Field(default=12, ge=1, le=80)
     needs_context: bool = False
 
-    _terms = field_validator("phrases", "parts", "signs", "vague_signs")(_check_terms)
+    _terms = field_validator("phrases", "parts", "signs", "vague_signs", "vague_phrases")(_check_terms)
 
     @model_validator(mode="after")
     def _something_to_find(self) -> HazardRules:
-        if not self.phrases and not (self.parts and (self.signs or self.vague_signs)):
+        if not (self.phrases or self.vague_phrases) and not (self.parts and (self.signs or self.vague_signs)):
             raise ValueError("a hazard needs phrases, or parts with signs")
         return self
 
@@ -68,6 +69,7 @@ class SafetyCues(_Strict):
     fear: Terms
     hedges: Terms
     no_danger: Terms
+    elsewhere: Terms
 
     _terms = field_validator("*")(_check_terms)
 
@@ -109,6 +111,7 @@ class Evidence(_Strict):
 
 class Asks(_Strict):
     cues: Terms
+    main: Terms = Field(default_factory=list)
 
     _terms = field_validator("*")(_check_terms)
 
@@ -152,6 +155,8 @@ class Weights(_Strict):
     hazard_as_defect: float = Field(ge=0)
     subject_factor: float = Field(ge=1)
     ask_factor: float = Field(ge=1)
+    main_factor: float = Field(ge=1)
+    resolved_product_factor: float = Field(ge=0, le=1)
     tie_order: list[Category]
     safety_clear: float = Field(gt=0)
     safety_possible: float = Field(gt=0)
