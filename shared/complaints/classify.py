@@ -55,6 +55,7 @@ TRADITIONAL_TO_SIMPLIFIED = """
 鈔钞 鉤钩 銅铜 鋒锋 錦锦 鍛锻 鎊镑 鏟铲 鑄铸 閥阀 闊阔 隸隶 韋韦 頌颂 領领 頒颁 頗颇 飢饥 餓饿 餵喂 駁驳 駐驻 驅驱 驟骤 鬚须 鬱郁 鴨鸭 鵝鹅 黴霉 齋斋
 丟丢 傳传 兌兑 別别 勁劲 師师 懸悬 轂毂 滲渗 著着 紛纷 脫脱 訟讼 諉诿 聞闻
 業业 臨临 亂乱 儀仪 內内 冊册 則则 勸劝 爾尔 庫库 懇恳 擰拧 曠旷 爍烁 竄窜 紋纹 織织 綿绵 脅胁 輿舆 飾饰
+債债 剮剐 嗚呜 嘯啸 噴喷 渾浑 終终 討讨 諷讽 躥蹿 鈑钣
 """
 
 # --- folding --------------------------------------------------------------------------
@@ -308,6 +309,7 @@ class _Compiled:
     evidence: dict[Category, tuple[tuple[Lexicon, float], ...]]
     asks: Lexicon
     main: Lexicon
+    set_aside: Lexicon
     negation: re.Pattern[str]
     gap_negation: re.Pattern[str]
     hypothetical: Lexicon
@@ -342,6 +344,7 @@ def _compile_book(book: Rulebook) -> _Compiled:
         demand=_compile(book.demand.terms), no_demand=_compile(book.demand.denied),
         evidence={c: _evidence(book, c) for c in CATEGORIES},
         asks=_compile(book.category.asks.cues), main=_compile(book.category.asks.main),
+        set_aside=_compile(book.category.asks.set_aside),
         negation=_plain(reading.negation), gap_negation=_plain(reading.gap_negation),
         hypothetical=_compile(reading.hypothetical), resolved=_compile(reading.resolved), recurred=_compile(reading.recurred),
         reply_header=_plain(reading.reply_header), forward_header=_plain(reading.forward_header),
@@ -373,6 +376,7 @@ class _Text:
         self.original = original
         self.folded = fold(original)
         self.subject_end = subject_end
+        self.forward_from = 0  # where a forwarded customer mail starts (0: none); above it, the forwarder's note
         self.starts = [0, *(m.end() for m in _SENTENCE_END.finditer(self.folded))]
 
     def sentence(self, pos: int) -> tuple[int, int]:
@@ -400,10 +404,11 @@ class _Text:
         return " ".join(self.original[start:end].split())[:80]
 
 
-def _customer_words(subject: str, text: str, rules: _Compiled) -> tuple[str, str]:
-    """The words that count, and the quoted words that do not. A forwarded customer mail
-    counts; a quoted reply history does not, nor any quoted block that is our own mail (it
-    carries a case number or our acknowledgement), even inside a forward."""
+def _customer_words(subject: str, text: str, rules: _Compiled) -> tuple[str, str, int]:
+    """The words that count, the quoted words that do not, and where a forwarded mail
+    starts in the first (0: none). A forwarded customer mail counts; a quoted reply history
+    does not, nor any quoted block that is our own mail (it carries a case number or our
+    acknowledgement), even inside a forward."""
     forwarding = bool(_FORWARD_SUBJECT.match(subject))
     counted: list[str] = []
     quoted: list[str] = []
@@ -417,11 +422,14 @@ def _customer_words(subject: str, text: str, rules: _Compiled) -> tuple[str, str
             block.clear()
 
     in_block = False
+    forward_at = 0
     for line, folded in zip(text.split("\n"), fold(text).split("\n"), strict=True):
         folded = folded.strip()
         header = len(folded) < 240  # a header line is short
         if header and rules.forward_header.search(folded):
             close()
+            if not forward_at and any(c.strip() for c in counted):
+                forward_at = len("\n".join(counted)) + 1
             in_block, block_counts = True, True
             continue
         if header and (rules.reply_header.search(folded) or _QUOTE_HEADER.match(folded)):
@@ -435,7 +443,7 @@ def _customer_words(subject: str, text: str, rules: _Compiled) -> tuple[str, str
         else:
             counted.append(line)
     close()
-    return "\n".join(counted), "\n".join(quoted)
+    return "\n".join(counted), "\n".join(quoted), forward_at
 
 
 # --- classification -------------------------------------------------------------------
@@ -460,8 +468,9 @@ def classify(subject: str, text: str, rules: Rulebook | Mapping[str, Any] | None
     ``classification``), or a built ``Rulebook``."""
     compiled = _compiled(rules)
     subject = subject[:1000]
-    counted, quoted = _customer_words(subject, text[:MAX_CHARS], compiled)
+    counted, quoted, forward_at = _customer_words(subject, text[:MAX_CHARS], compiled)
     doc = _Text(f"{subject}\n{counted}", len(subject))
+    doc.forward_from = len(subject) + 1 + forward_at if forward_at else 0
     found = _Findings([], [])
     clear, possible, defects = _safety(doc, compiled, found)
     threat, reported = _threat(doc, compiled, found)
@@ -674,6 +683,8 @@ def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]
                 weight_of[j] = max(weight_of[j], value)
     for match in rules.resolved.finditer(doc.folded):
         fixed[bisect_right(doc.starts, match.start()) - 1] = True
+    for match in rules.set_aside.finditer(doc.folded):
+        weight_of[bisect_right(doc.starts, match.start()) - 1] = weights.set_aside_factor
     scores: dict[Category, float] = dict.fromkeys(CATEGORIES, 0.0)
     phrases: dict[Category, dict[str, float]] = {c: {} for c in CATEGORIES}
     def factor(pos: int, category: Category = "product_quality") -> float:
@@ -681,6 +692,8 @@ def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]
             return weights.subject_factor
         i = bisect_right(doc.starts, pos) - 1
         damp = weights.resolved_product_factor if fixed[i] and category == "product_quality" else 1.0
+        if pos < doc.forward_from:
+            damp *= weights.forwarder_factor
         return weight_of[i] * damp
 
     for pos in defects:

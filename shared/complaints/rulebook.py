@@ -112,6 +112,7 @@ class Evidence(_Strict):
 class Asks(_Strict):
     cues: Terms
     main: Terms = Field(default_factory=list)
+    set_aside: Terms = Field(default_factory=list)
 
     _terms = field_validator("*")(_check_terms)
 
@@ -156,6 +157,8 @@ class Weights(_Strict):
     subject_factor: float = Field(ge=1)
     ask_factor: float = Field(ge=1)
     main_factor: float = Field(ge=1)
+    set_aside_factor: float = Field(ge=0, le=1)
+    forwarder_factor: float = Field(ge=0, le=1)
     resolved_product_factor: float = Field(ge=0, le=1)
     tie_order: list[Category]
     safety_clear: float = Field(gt=0)

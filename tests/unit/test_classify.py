@@ -133,7 +133,7 @@ def test_a_fixed_fault_that_came_back_is_critical_again() -> None:
         "我会向消费者协会投诉。",
         "我已经打了１２３１５。",  # full-width digits
         "我朋友是律师，准备起诉你们。",
-        "我不想闹到媒体那里，希望你们尽快处理。",  # the usual veiled threat
+        "我不想闹到媒体那里，但是如果下周还没有结果，我就去找。",  # ruled out, then back on
         "我本来不会找媒体的，但是你们再拖下去就难说了。",
         "If this is not sorted by Friday I will instruct my lawyer.",
         "I'll be posting about this on Twitter and contacting the local TV station.",
@@ -155,6 +155,9 @@ def test_media_regulator_and_court_threats_are_critical(text: str) -> None:
         "我在微博上看到有人说这个问题能升级解决。",
         "我不会去找媒体，只想把车修好。",
         "I will not go to the press, I just want the car fixed.",
+        "我不想闹到媒体那里，希望你们尽快处理。",  # policy §4: a mention that rules it out is no threat
+        "我朋友说可以找律师，但我只想把车修好。",  # reported, not taken up
+        "My neighbour said I should call a lawyer, but I would rather sort it out with you.",
     ],
 )
 def test_mentions_that_are_not_threats(text: str) -> None:
