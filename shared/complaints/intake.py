@@ -272,7 +272,7 @@ class Intake:
                                                data={"raw_key": mail.raw_key}))
             return IntakeResult("append_to_case", case_no)
         stored = self._store_attachments(case_no, parsed, mail.ses_message_id, message_id, now)
-        found = classify(parsed.subject, parsed.text)
+        found = classify(parsed.subject, parsed.text, tenant.policy_for(case.dealer).classification)
         raised: list[str] = []
 
         def change(ctx: Ctx) -> None:
@@ -284,6 +284,9 @@ class Intake:
             if found.safety and not cls.safety:
                 cls.safety = True
                 raised.append("safety")
+            elif found.possible_safety and not (cls.safety or cls.possible_safety or cls.safety_review == "dismissed"):
+                cls.possible_safety = True
+                raised.append("possible_safety")
             if raised and cls.severity != "critical":
                 set_severity(ctx, "critical", now)
                 cls.reasons.extend(found.reasons)
@@ -318,8 +321,8 @@ class Intake:
                        case_prefix=tenant.brand.case_prefix, find_vehicle=find_vehicle)
         dealer = complaint.dealer or routed.dealer
         vehicle = find_vehicle(routed.vin, routed.plate) if (routed.vin or routed.plate) else None
-        found = classify(complaint.subject, complaint.text)
         policy = tenant.policy_for(dealer)
+        found = classify(complaint.subject, complaint.text, policy.classification)
         classification = _classification(found)
         repeat = self._repeat_of(brand, complaint.customer, routed.vin, found, received_at, policy.repeat_window_days)
         if repeat is not None:

@@ -12,9 +12,10 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .models import Category, Measure
+from .rulebook import rulebook
 
 Role = Literal["cs_head", "service_manager", "general_manager", "regional_manager", "brand_cr"]
 
@@ -137,6 +138,15 @@ class Policy(_Strict):
     status_link_valid_days: int
     kpis: KpiPolicy
     accountability: AccountabilityPolicy
+    # The brand's overlay of the classification rules (docs/classification.md): terms added
+    # to or removed from the shipped lexicons, weights replaced. Validated here, on load.
+    classification: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("classification")
+    @classmethod
+    def _valid_rules(cls, overlay: dict[str, Any]) -> dict[str, Any]:
+        rulebook(overlay)  # raises on an unknown key, a bad pattern or an out-of-range weight
+        return overlay
 
 
 def default_policy_document() -> dict[str, Any]:
