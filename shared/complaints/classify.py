@@ -271,7 +271,7 @@ class _Hit(NamedTuple):
     phrase: bool = False  # a phrase that says the hazard alone
 
 
-_SENTENCE_END = re.compile(r"[\n。！？!?；;]|\.\s")
+_SENTENCE_END = re.compile(r"[\n。！？!?；;]|(?<!\d)\.\s")  # "1. " numbers a list item, it ends no sentence
 _CLAUSE_END = re.compile(r"[\n。！？!?；;，,、:：]|\.\s")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _QUOTE_HEADER = re.compile(r"^(在.{4,80}写道|on .{4,160} wrote)[:：]?\s*$", re.IGNORECASE)
