@@ -125,8 +125,8 @@ class Lexicon:
 
 
 _SPECIAL = set("()[]{}\\.^$*+?|")
-_LOOKBEHIND = re.compile(r"^\(\?<[!=]([^()\\]*)\)")
-_SIMPLE_GROUP = re.compile(r"^\(((?:[^()\[\]\\.^$*+?{}]|\|)*)\)(\??)")
+_LOOKBEHIND = re.compile(r"^\(\?<[!=]((?:[^()\\]|\\[a-z])*)\)")
+_SIMPLE_GROUP = re.compile(r"^\(((?:[^()\[\]\\]|\\[a-z])*)\)(\??)(?![*+{])")
 _SIMPLE_CLASS = re.compile(r"^\[([^\]\\^-]+)\](?![?*+{])")
 
 
@@ -134,8 +134,13 @@ def _spell_out(term: str, depth: int = 0) -> list[tuple[str, str]] | None:
     """The term as (first character, rest) pairs whose union matches what it matches, or
     None when it does not start simply (a leading lookbehind is moved behind the first
     character; a leading group of words or a class of characters is spelled out)."""
-    if depth > 3 or _top_level_bar(term):
+    if depth > 8 or _top_level_bar(term):
         return None
+    if term.startswith("\\d") and term[2:3] not in ("?", "*", "{"):
+        rest = "\\d*" + term[3:] if term[2:3] == "+" else term[2:]
+        return [(digit, rest) for digit in "0123456789"]
+    if term[:1] == "\\" and len(term) > 1 and not term[1].isalnum() and term[2:3] not in ("?", "*", "+", "{"):
+        return [(term[:2], term[2:])]
     if term and term[0] not in _SPECIAL and (len(term) == 1 or term[1] not in "?*+{"):
         return [(re.escape(term[0]) if term[0] in " #" else term[0], term[1:])]
     behind = _LOOKBEHIND.match(term)
@@ -372,9 +377,9 @@ def _compiled(rules: Rulebook | Mapping[str, Any] | None) -> _Compiled:
 class _Text:
     """The folded text with its sentences, for looking around a phrase."""
 
-    def __init__(self, original: str, subject_end: int) -> None:
+    def __init__(self, original: str, folded: str, subject_end: int) -> None:
         self.original = original
-        self.folded = fold(original)
+        self.folded = folded
         self.subject_end = subject_end
         self.forward_from = 0  # where a forwarded customer mail starts (0: none); above it, the forwarder's note
         self.starts = [0, *(m.end() for m in _SENTENCE_END.finditer(self.folded))]
@@ -404,46 +409,54 @@ class _Text:
         return " ".join(self.original[start:end].split())[:80]
 
 
-def _customer_words(subject: str, text: str, rules: _Compiled) -> tuple[str, str, int]:
-    """The words that count, the quoted words that do not, and where a forwarded mail
-    starts in the first (0: none). A forwarded customer mail counts; a quoted reply history
-    does not, nor any quoted block that is our own mail (it carries a case number or our
-    acknowledgement), even inside a forward."""
+def _customer_words(subject: str, text: str, rules: _Compiled) -> tuple[str, str, str, int]:
+    """The words that count (as written and folded), the quoted words that do not, and
+    where a forwarded mail starts in the first (0: none). A forwarded customer mail counts;
+    a quoted reply history does not, nor any quoted block that is our own mail (it carries
+    a case number or our acknowledgement), even inside a forward."""
     forwarding = bool(_FORWARD_SUBJECT.match(subject))
-    counted: list[str] = []
+    counted: list[tuple[str, str]] = []
     quoted: list[str] = []
-    block: list[str] = []
+    block: list[tuple[str, str]] = []
     block_counts = True
 
     def close() -> None:
         if block:
-            ours = rules.own_reference.search(fold("\n".join(block)))
-            (counted if block_counts and not ours else quoted).extend(block)
+            ours = rules.own_reference.search("\n".join(f for _, f in block))
+            if block_counts and not ours:
+                counted.extend(block)
+            else:
+                quoted.extend(line for line, _ in block)
             block.clear()
+
+    def unquoted(line: str, folded: str) -> tuple[str, str]:
+        cut = len(line) - len(line.lstrip("> "))
+        return line[cut:], folded[cut:]
 
     in_block = False
     forward_at = 0
     for line, folded in zip(text.split("\n"), fold(text).split("\n"), strict=True):
-        folded = folded.strip()
-        header = len(folded) < 240  # a header line is short
-        if header and rules.forward_header.search(folded):
+        bare = folded.strip()
+        header = len(bare) < 240  # a header line is short
+        if header and rules.forward_header.search(bare):
             close()
-            if not forward_at and any(c.strip() for c in counted):
-                forward_at = len("\n".join(counted)) + 1
+            if not forward_at and any(c.strip() for c, _ in counted):
+                forward_at = len("\n".join(c for c, _ in counted)) + 1
             in_block, block_counts = True, True
             continue
-        if header and (rules.reply_header.search(folded) or _QUOTE_HEADER.match(folded)):
+        if header and (rules.reply_header.search(bare) or _QUOTE_HEADER.match(bare)):
             close()
             in_block, block_counts = True, forwarding
             continue
+        is_quote = line.lstrip().startswith(">")
         if in_block:
-            block.append(line.lstrip("> ") if line.lstrip().startswith(">") else line)
-        elif line.lstrip().startswith(">"):
-            (counted if forwarding else quoted).append(line.lstrip("> "))
+            block.append(unquoted(line, folded) if is_quote else (line, folded))
+        elif is_quote and not forwarding:
+            quoted.append(line)
         else:
-            counted.append(line)
+            counted.append(unquoted(line, folded) if is_quote else (line, folded))
     close()
-    return "\n".join(counted), "\n".join(quoted), forward_at
+    return ("\n".join(c for c, _ in counted), "\n".join(f for _, f in counted), "\n".join(quoted), forward_at)
 
 
 # --- classification -------------------------------------------------------------------
@@ -468,8 +481,8 @@ def classify(subject: str, text: str, rules: Rulebook | Mapping[str, Any] | None
     ``classification``), or a built ``Rulebook``."""
     compiled = _compiled(rules)
     subject = subject[:1000]
-    counted, quoted, forward_at = _customer_words(subject, text[:MAX_CHARS], compiled)
-    doc = _Text(f"{subject}\n{counted}", len(subject))
+    counted, folded, quoted, forward_at = _customer_words(subject, text[:MAX_CHARS], compiled)
+    doc = _Text(f"{subject}\n{counted}", f"{fold(subject)}\n{folded}", len(subject))
     doc.forward_from = len(subject) + 1 + forward_at if forward_at else 0
     found = _Findings([], [])
     clear, possible, defects = _safety(doc, compiled, found)
