@@ -82,7 +82,7 @@ class Lexicon:
     their possible first characters. Latin terms match whole words only."""
 
     def __init__(self, terms: list[str]) -> None:
-        fast: list[str] = []
+        fast: list[tuple[str, bool, str]] = []
         slow: list[str] = []
         for term in sorted(terms, key=len, reverse=True):  # longer phrases first
             term = term.translate(_FOLD)
@@ -92,10 +92,17 @@ class Lexicon:
                 slow.append(f"(?<![a-z0-9])(?:{term})(?![a-z])" if latin else term)
             else:
                 # The whole-word check moves behind the first character, which it then includes.
-                fast.extend(f"{first}(?<![a-z0-9].){rest}(?![a-z])" if latin else first + rest for first, rest in spelled)
-        # No group around each: the engine finds an alternation's first characters only
-        # when every alternative starts with a plain character (none has a top-level "|").
-        self.fast = re.compile("|".join(fast)) if fast else None
+                fast.extend((first, latin, f"{rest}(?![a-z])" if latin else rest) for first, rest in spelled)
+        # Grouped by first character, each group one plain character then its rests: the
+        # engine finds the first characters of such an alternation at once, and at a place
+        # tries only the rests of the character found there (the order within a group kept).
+        # A Latin group checks once, behind its first character, that a word starts there.
+        groups: dict[tuple[str, bool], list[str]] = {}
+        for first, latin, rest in fast:
+            groups.setdefault((first, latin), []).append(rest)
+        self.fast = re.compile("|".join(
+            f"{first}{'(?<![a-z0-9].)' if latin else ''}(?:{'|'.join(rests)})" for (first, latin), rests in groups.items()
+        )) if fast else None
         firsts: set[str] | None = set()
         for term in slow:
             found = _first_chars(term)
@@ -511,8 +518,16 @@ def classify(subject: str, text: str, rules: Rulebook | Mapping[str, Any] | None
         possible_safety=possible_safety, confidence=round(confidence, 2), evidence=tuple(found.evidence))
 
 
-def _signs_near(doc: _Text, pattern: Lexicon) -> tuple[list[int], list[re.Match[str]]]:
-    matches = list(pattern.finditer(doc.folded))
+def _signs_near(doc: _Text, pattern: Lexicon, parts: list[re.Match[str]], reach: int) -> tuple[list[int], list[re.Match[str]]]:
+    """The signs within reach of some part: only the text around the parts is read."""
+    spans: list[list[int]] = []
+    for part in parts:
+        lo, hi = max(0, part.start() - reach - 40), min(len(doc.folded), part.end() + reach + 40)
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    matches = [m for lo, hi in spans for m in pattern.finditer(doc.folded, lo, hi)]
     return [m.start() for m in matches], matches
 
 
@@ -528,7 +543,8 @@ def _hazard_hits(doc: _Text, hazard: _Hazard) -> Iterator[_Hit]:
     if not parts:
         return
     reach = 3 * hazard.near
-    for signs, vague in ((_signs_near(doc, hazard.signs), False), (_signs_near(doc, hazard.vague), True)):
+    for signs, vague in ((_signs_near(doc, hazard.signs, parts, reach), False),
+                         (_signs_near(doc, hazard.vague, parts, reach), True)):
         starts, matches = signs
         if not matches:
             continue
