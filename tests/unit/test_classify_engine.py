@@ -156,7 +156,7 @@ def test_the_overlay_is_written_once_and_matches_traditional_mail() -> None:
     ],
 )
 def test_invalid_rules_are_refused_on_load(overlay: dict[str, object]) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - pydantic's ValidationError is a ValueError
+    with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
         build_rulebook(overlay)
 
 
