@@ -189,3 +189,21 @@ def test_held_out_corpus_targets() -> None:
     if corpus_labels("heldout") is None:
         pytest.skip(f"held-out corpus ABSENT ({CORPUS / 'heldout' / 'labels.json'}): the lead adds it; targets not checked")
     _targets("heldout")
+
+
+# --- the command line -----------------------------------------------------------------
+
+
+def test_complaints_classify_explains_any_mail_offline(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
+    from pathlib import Path
+
+    from infra.local.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "emails" / "p01_brake_failure_sh001.eml"
+    garbage = Path(str(tmp_path)) / "garbage.eml"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    main(["classify", str(sample), str(garbage), "--explain"])
+    out = capsys.readouterr().out
+    assert f"{sample}: critical · product_quality" in out
+    assert "safety:brakes" in out and "severity critical: safety risk" in out
+    assert f"{garbage}: general" in out
