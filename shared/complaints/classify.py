@@ -497,7 +497,7 @@ def classify(subject: str, text: str, rules: Rulebook | Mapping[str, Any] | None
     if quoted:
         _note_quoted(quoted, compiled, found)
     compensation = _demand(doc, compiled, found)
-    category, confidence = _category(doc, compiled, found, defects)
+    category, confidence, weighed = _category(doc, compiled, found, defects)
     weights = compiled.weights
     severity: Severity = "general"
     possible_safety = bool(possible) and not clear
@@ -506,7 +506,9 @@ def classify(subject: str, text: str, rules: Rulebook | Mapping[str, Any] | None
         why = [what for what, yes in (("safety risk", clear), ("possible safety risk — please confirm", possible_safety),
                                       ("media/regulator/court", threat)) if yes]
         found.reasons.append("severity critical: " + " and ".join(why))
-    elif compensation:
+    elif compensation and (category in ("product_quality", "service") or not weighed):
+        # policy §4: a product or service dispute with a demand; a refund of a fee (price) or a
+        # deposit (other) is not one
         severity = "major"
         found.reasons.append("severity major: demands refund, replacement or compensation")
     if possible_safety:
@@ -696,7 +698,7 @@ def _demand(doc: _Text, rules: _Compiled, found: _Findings) -> bool:
     return False
 
 
-def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]) -> tuple[Category, float]:
+def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]) -> tuple[Category, float, bool]:
     """The category with the strongest evidence of what the customer is unhappy with. The
     subject counts more (the customer's own summary), and so does a sentence that asks for
     something (what they want resolved); safety never changes the category."""
@@ -739,14 +741,14 @@ def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]
     best, second = ranked[0], ranked[1]
     if scores[best] == 0:
         found.reasons.append("category other: no evidence of product, service or price")
-        return "other", weights.no_evidence_confidence
+        return "other", weights.no_evidence_confidence, False
     for phrase, weight in list(phrases[best].items())[:8]:
         found.add(f"category:{best}", phrase, weight)
     confidence = scores[best] / (scores[best] + scores[second])
     others = "".join(f"; {c} {scores[c]:g}" for c in ranked[1:] if scores[c])
     shown = ", ".join(list(phrases[best])[:8]) or "topic words only"
     found.reasons.append(f"category {best}: {shown} (score {scores[best]:g}{others})")
-    return best, confidence
+    return best, confidence, scores[best] >= weights.category_strong  # weighed: at least one term naming the grievance
 
 
 def own_words(text: str) -> str:

@@ -445,9 +445,7 @@ def _verdict(verdicts: SesVerdicts) -> tuple[Disposition, str] | None:
 
 
 def _classification(found: ClassificationResult) -> Classification:
-    severity = found.severity
-    if found.demands_compensation and severity == "general":
-        severity = "major"
+    severity = found.severity  # the classifier decides (a demand makes a product or service dispute major)
     return Classification(category=found.category, severity=severity, safety=found.safety,
                           media_or_regulator=found.media_or_regulator, reasons=list(found.reasons),
                           possible_safety=found.possible_safety, confidence=found.confidence,
