@@ -7,6 +7,7 @@
     complaints case CASE_NO [--as EMAIL]
     complaints report --month 2026-11 [--dealer SH001] [--format html|csv|json] [--out FILE] [--send]
     complaints corrections export DIR [--brand B] [--since YYYY-MM]   staff corrections as labelled examples
+    complaints classify FILE.eml [...] [--explain] [--rules OVERLAY.json] [--json]   offline, no stack
 """
 
 from __future__ import annotations
@@ -112,6 +113,49 @@ def cmd_case(settings: LocalSettings, args: argparse.Namespace) -> None:
                      indent=2, ensure_ascii=False))
 
 
+def cmd_classify(settings: LocalSettings, args: argparse.Namespace) -> None:
+    """The classification of each mail as intake would make it, offline: parse, classify."""
+    from datetime import UTC, datetime
+
+    from shared.complaints.classify import classify
+    from shared.complaints.mail import parse_mail
+    from shared.complaints.rulebook import rulebook
+
+    try:
+        overlay = json.loads(Path(args.rules).read_text("utf-8")) if args.rules else None
+        rules = rulebook(overlay)
+    except (OSError, ValueError) as exc:
+        sys.exit(f"--rules {args.rules}: not a valid rules overlay ({exc})")
+    for name in args.files:
+        try:
+            raw = Path(name).read_bytes()
+        except OSError as exc:
+            sys.exit(f"{name}: {exc.strerror}")
+        mail = parse_mail(raw, received_at=datetime.now(UTC))
+        result = classify(mail.subject, mail.text, rules)
+        if args.json:
+            print(json.dumps({"file": name, "category": result.category, "severity": result.severity,
+                              "safety": result.safety, "possible_safety": result.possible_safety,
+                              "media_or_regulator": result.media_or_regulator,
+                              "demands_compensation": result.demands_compensation, "confidence": result.confidence,
+                              "evidence": [e.model_dump() for e in result.evidence], "reasons": result.reasons},
+                             ensure_ascii=False))
+            continue
+        flags = [flag for flag, on in (("safety", result.safety), ("possible safety — please confirm", result.possible_safety),
+                                       ("media/regulator/court", result.media_or_regulator),
+                                       ("compensation demand", result.demands_compensation)) if on]
+        print(f"{name}: {result.severity} · {result.category} · confidence {result.confidence:.2f}"
+              + (f" · {', '.join(flags)}" if flags else ""))
+        if args.explain:
+            print(f"  subject: {mail.subject[:120]}")
+            for reason in result.reasons:
+                print(f"  - {reason}")
+            if result.evidence:
+                print("  evidence (kind · weight · phrase):")
+                for e in result.evidence:
+                    print(f"    {e.kind:<26} {e.weight:>4g}  {e.phrase}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="complaints", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,11 +175,17 @@ def main(argv: list[str] | None = None) -> None:
     case.add_argument("case_no")
     case.add_argument("--as", dest="as_", default="cr.center@aurora-motors.example")
     cli_reports.add_parser(sub)
+    classify = sub.add_parser("classify", help="classify .eml files offline and show why (no stack, no AWS)")
+    classify.add_argument("files", nargs="+")
+    classify.add_argument("--explain", action="store_true", help="the evidence and the reasons behind each decision")
+    classify.add_argument("--rules", help="a brand's rules overlay (JSON, the shape of policy.classification.rules)")
+    classify.add_argument("--json", action="store_true", help="one JSON object per mail")
     cli_corrections.add_parser(sub)
     args = parser.parse_args(argv)
     settings = LocalSettings()
     {"run": cmd_run, "send": cmd_send, "outbox": cmd_outbox, "clock": cmd_clock, "case": cmd_case,
-     "report": cli_reports.cmd_report, "corrections": cli_corrections.cmd_corrections}[args.command](settings, args)
+     "report": cli_reports.cmd_report, "corrections": cli_corrections.cmd_corrections,
+     "classify": cmd_classify}[args.command](settings, args)
 
 
 if __name__ == "__main__":

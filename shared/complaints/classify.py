@@ -1,286 +1,31 @@
-"""Explainable classification of a complaint (policy.md §4): its category, its severity,
-and the flags that decide severity: a safety risk, a threat of media, regulator or court,
-a demand for money back or another car.
+"""Explainable classification of a complaint (policy.md §4, docs/classification.md): its
+category, its severity, and the flags that decide severity: a safety risk (certain, or
+possible and to be confirmed), a threat of media, regulator or court, a demand for money
+back or another car.
 
-The rules are data: the tables at the top, in Simplified Chinese, Traditional Chinese and
-English, for a complaints expert to read and correct. Text and terms are folded before
-matching (lower case, half-width, Traditional characters to Simplified, see ``fold``), so
-a term is written once and matches both scripts; Traditional spellings appear only where
-the regions use other words (煞車, 當機, 軚盤, 消基會). Terms are lower-case regular
-expressions. Every decision records the phrases that made it in ``reasons``.
+The engine weighs evidence; the rules are data (``rules/*.toml``, see ``rulebook``), which a
+brand extends in its policy. Text and terms are folded before matching (lower case,
+half-width, Traditional characters to Simplified, see ``fold``), so a term is written once
+and matches both scripts. The text is read by sentence and clause: a safety phrase counts
+unless its clause denies it, imagines it or says it was fixed for good; a failure sign
+weighs more with a driving context or fear around it, less behind a hedge. Every decision
+keeps its evidence (the customer's own phrases) and a confidence.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import re._parser as _sre_parser  # the standard library's own pattern parser, to read a term's first characters
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .models import Category, Evidence, Language, Severity
+from .rulebook import CATEGORIES, HazardRules, Rulebook, Weights, rulebook
 
-
-class Hazard(NamedTuple):
-    """A safety hazard: a phrase that says it alone, or a part and a sign of its failure
-    close together, in either order (刹车…踩到底, heavy…steering)."""
-
-    phrases: tuple[str, ...]
-    parts: tuple[str, ...] = ()
-    signs: tuple[str, ...] = ()
-    near: int = 12  # most characters between part and sign; three times as many in Latin script
-
-
-# --- the rules ------------------------------------------------------------------------
-
-SAFETY: dict[str, Hazard] = {
-    "brakes": Hazard(
-        phrases=(
-            "刹车失灵", "刹不住", "刹车失效", "制动失灵", "制动失效", "没有?制动力", "煞车失灵", "煞不住", "幽灵刹车",
-            "(自己|莫名其妙地?)(急)?刹车", "(刹车|制动).{0,6}误(触发|启动|动作)", "误(触发|启动).{0,4}(刹车|制动)",
-            "brake failure", "brakes? failed", "no brakes", "lost (the |my |all )?brakes",
-            "(could|can) ?(no|n')?t (stop|brake)", "phantom braking", "braked (by itself|on its own|for no reason)",
-        ),
-        parts=("刹车", "制动", "煞车", "brakes?", "braking", "brake pedal", "abs"),
-        signs=(
-            "失灵", "失效", "不灵", "踩到底", "踩不下去", "没反应", "不管用", "制动力(下降|减弱|不足|很弱|变弱)",
-            "变软", "发软", "踩空", "故障",
-            r"fail\w*", "(went|goes|go|sank|sinks|sink|dropped|drops) (all the way |right )?to the floor",
-            "no (braking|stopping) power",
-            "(did|would|does) ?n[o']t (work|respond|stop|engage)", "not working", "stopped working", "spongy",
-            "(feels|felt|went|is|was) soft", "warning light",
-        ),
-    ),
-    "steering": Hazard(
-        phrases=(
-            "方向盘(打|转)不动", "方向盘锁死", "转向(失灵|失效)", "(转向助力|助力转向)(失效|故障|消失)", "(没有|没了|失去)助力",
-            "助力(突然)?(没了|消失)",
-            "(lost|loss of|no) power steering", "power steering (failed|failure|cut out|stopped working|went out)",
-            "steering (wheel )?(locked|lock(ed)? up|seized|jammed)",
-        ),
-        parts=("方向盘", "转向(?!灯)", "方向机", "軚盘", "呔盘", "steering( wheel)?"),
-        signs=(
-            "沉", "(?<!严)重(?!新|复|要|点|视|启|量|庆|大)", "打不动", "转不动", "打不了", "锁死", "锁住", "卡死", "卡住",
-            "失灵", "失效", "费劲", "费力",
-            "heavy", "stiff", "locked", "lock(ed)? up", "seized", "jammed", "hard to turn", "(would|could|did) ?n[o']t turn",
-            r"no (power )?assist\w*", r"lost (power )?assist\w*", r"fail\w*",
-        ),
-    ),
-    "airbag": Hazard(
-        phrases=("气囊(故障|报警)灯", r"none of the (\w+ )?air ?bags", "no air ?bags? (deployed|went off|opened|fired)"),
-        parts=("气囊", "气帘", "air ?bags?"),
-        signs=(
-            "没有?弹", "未弹", "不弹", "(没有?|未)(打开|展开|爆|起爆)", "故障灯", "灯(一直|常|总是|还)?亮", "误弹", "(自己|突然|自行)弹",
-            r"(did ?n[o']t|did not|failed to|never|not|would ?n[o']t) (deploy|go off|open|inflate)\w*",
-            "warning light", "light (is |stays |came |comes )?on", "deployed (by itself|on its own|for no reason)",
-        ),
-    ),
-    "seatbelt": Hazard(
-        phrases=(),
-        parts=("安全带", "seat ?belts?"),
-        signs=(
-            "卡住", "卡死", "拉不出", "扣不上", "锁不住", "不回收", "失效", "断了", "断裂",
-            r"(won't|will not|doesn't|does not|didn't|did not) (latch|lock|retract|release)", "jammed", "stuck", r"fail\w*",
-        ),
-    ),
-    "wheels": Hazard(
-        phrases=(
-            "爆胎", "(车轮|轮子|轮胎|轮毂)(脱落|飞了|掉了)", "(半轴|球头|悬挂|悬架|摆臂|转向拉杆)(断了|断裂|脱落)",
-            "(tyre|tire) (blew out|burst|exploded)", "blowout", "wheel (came|fell) off",
-            "(suspension|axle|ball joint|control arm|tie rod) (broke|snapped|collapsed|failed)",
-        ),
-    ),
-    "fire": Hazard(
-        phrases=(
-            "起火", "着火", "失火", "自燃", "(?<!排气管)(?<!尾气)冒烟", "冒火", "火苗", "明火", "火灾", "烧起来", "烧焦",
-            "焦糊味", "焦味", "消防车", "(燃油|汽油|油箱|油管)(泄漏|漏油|漏了)", "汽油味(很|特别|非常)?(重|大|浓)",
-            "caught fire", "catch(es|ing)? fire", "on fire", "burst into flames", "flames?",
-            "smoke (was |is )?(coming|pouring|billowing|rising)", "smoke from", "(was|is|started|began) smoking",
-            r"burning( \w+)? smell", r"smell(s|ed)? of burn\w*", "burnt smell", "smell(s|ed)? burnt",
-            r"fuel leak\w*", r"(petrol|gas|gasoline|fuel) (smell|leak\w*)", "smell of (petrol|gasoline|fuel)",
-        ),
-    ),
-    "battery": Hazard(
-        phrases=("热失控", "电池(包)?鼓包", "thermal runaway", "battery (pack )?(is |was )?(swelling|swollen|bulging)"),
-        parts=("电池", "电池包", "电芯", "充电口", "充电枪", "battery", "battery pack", "charg(e|ing) port"),
-        signs=(
-            "冒烟", "起火", "着火", "发烫", "烫手", "发热", "过热", "温度(过|很|太)高", "高温报警", "鼓包", "烧焦", "焦味", "异味",
-            "漏液", "熔化", "融化", "烧坏",
-            r"smok\w*", "fire", r"overheat\w*", "thermal", r"swell\w*", "swollen", r"bulg\w*", r"burn\w*", r"melt\w*",
-            "(too|very|extremely|really) (hot|warm)", "heat coming", "warmth",
-        ),
-    ),
-    # Loss of power matters at speed: a loss phrase near a driving-at-speed phrase.
-    "power_loss": Hazard(
-        phrases=(),
-        parts=(
-            "高速", "快车道", "超车", "高架", "环路", "隧道", "车速", "时速", "行驶中", "开着开着",
-            r"\d+\s*(公里|码|km/?h|kph|mph)",
-            "highway", "motorway", "freeway", "expressway", "fast lane", "overtaking", "passing lane", "at speed",
-            "high speed", "while driving", "on the (ring road|elevated|bridge|interstate)",
-        ),
-        signs=(
-            "没有?动力", "(失去|丢失)动力", "动力(中断|丧失|系统故障|故障)", "断动力", "加速无力", "(突然|自动|自己|直接)熄火",
-            "突然断电", "断电了", "(突然|一下子)没电", "(油门|电门)(踩到底)?(没有?)?反应", "(油门|电门)踩到底", "掉速", "趴窝",
-            "los(e|t|ing) (all )?power", "loss of (engine )?power", "power (loss|cut out|failure)",
-            "(engine|motor|car) (cut out|stalled|died|shut down|shut off)", "lost (propulsion|acceleration|drive)",
-            "no (acceleration|power|propulsion)", "(would|could|did) ?n[o']t accelerate", "stopped accelerating",
-            "limp mode", "reduced power",
-        ),
-        near=20,
-    ),
-    "injury": Hazard(
-        phrases=(
-            "受伤", "受了伤", "[撞烫烧夹割砸]伤", "骨折", "住院", "缝了.{0,2}针", "缝针", "送医", "送到医院", "进了医院",
-            "人身伤害", "伤者",
-            r"injur\w*", "hospitali[sz]ed", "taken to (the )?hospital", "stitches", r"fractur\w*", "concussion", "whiplash",
-            "(was|were|got|been) hurt", "broken (arm|leg|rib|bone|nose)s?",
-        ),
-    ),
-    # The customer says it is dangerous.
-    "danger": Hazard(
-        phrases=(
-            "危险(?!报警|警示|警告|灯|品)", "安全隐患", "影响(行车|驾驶)?安全", "差点(就|被)?(出事|出车祸|撞|追尾|翻车|没命)",
-            "险些(出事|撞|追尾)", "要出人命", "出人命", "人命关天", "要命的事", "生命危险",
-            "dangerous", "unsafe", "not safe to drive", "safety (risk|hazard|issue|concern|problem)s?", "life[- ]threatening",
-            "(nearly|almost) (crashed|had an accident|hit|killed|rear-ended)", "could have (been )?killed",
-        ),
-    ),
-}
-
-# A threat of, or a step already taken towards, media exposure, a regulator or a court.
-# Threats are conditional by nature ("if … I will go to the TV"), so only denial counts
-# against them ("I will not go to the media"), and not when a "but" follows.
-MEDIA_OR_REGULATOR: dict[str, tuple[str, ...]] = {
-    "media": (
-        "(?<!多)(?<!流)媒体", "曝光(?!过度|不足|补偿)", "电视台", "记者", "报社", "上新闻", "黑猫投诉", "车质网",
-        r"(发|发到|挂到|放到|传到|投稿到?)[^,.!?;。\n]{0,4}(网上|论坛|微博|抖音|小红书|快手|头条|汽车之家|懂车帝)",
-        r"(上|去|找|联系)[^,.!?;。\n]{0,2}(微博|抖音|小红书|快手|头条|汽车之家|懂车帝)",
-        "the (media|press|news)", "social media", "journalists?", "reporters?", "newspapers?",
-        "tv (station|channel|programme|program|show)", "television", "go public",
-        "post(ing|ed)? (it |this |everything )?(about (it|this) )?"
-        "(online|on (twitter|facebook|youtube|tiktok|weibo|douyin|reddit|instagram))",
-    ),
-    "regulator": (
-        r"(?<!\d)12315(?!\d)", "12345(热线|政务|市民热线)", "市长热线", "消协", "消费者协会", "消保委", "消委会", "消基会",
-        "消费者权益保护", "市场监管", "市场监督管理", "工商局", "工商部门", "质监局", "质检局", "缺陷产品管理中心",
-        "consumer (council|association|protection|rights)", "trading standards", "ombudsman", "samr", "nhtsa",
-        r"(report|complain|escalate|go)\w* (this |it |you )?to the (regulator|authorities)", "market regulation",
-    ),
-    "lawsuit": (
-        "律师", "起诉", "法院", "诉讼", "打官司", "仲裁", "提告", "告你们", "告上法庭", "法律途径", "法律手段", "诉诸法律", "法律责任",
-        "lawyers?", "attorneys?", "solicitors?", "legal (action|proceedings|steps)", "sue", "suing", "sued", "lawsuit",
-        "(in|to) court", "small claims",
-    ),
-}
-
-# Money back, another car or compensation (退款, 退车, 换车, 赔偿): a major complaint.
-COMPENSATION: tuple[str, ...] = (
-    "退款", "退钱", "退费", "退车", "退货", "退还.{0,8}(款|钱|费)", "换车", "换(一|一台|一辆|台|辆)新车", "换新车",
-    "更换(新车|车辆|整车)", "调换车辆", "回购", "赔偿", "补偿", "索赔", "赔钱", "赔(给)?我", "违约金", "双倍返还",
-    "(损失|费用|医药费|修车费|租车费|误工费|修理费|治疗费).{0,10}(承担|负责(?!人)|赔|报销|支付)",
-    "(承担|负责|赔|报销|退还).{0,6}(损失|费用|医药费|修车费|维修费|租车费|误工费|治疗费)",
-    r"refund\w*", "money back", r"reimburs\w*", r"compensat\w*", "buy ?-?back", "replace (the|my|this) (car|vehicle)",
-    "(new|replacement) (car|vehicle) (instead|in exchange)", "exchange (the|my|this) (car|vehicle)", "damages",
-    "cover (the|my|all) (costs?|medical|repair|rental|bills?)", "goodwill (gesture|payment|compensation)",
-    "pay (for )?(my|the) (medical|hospital|repair|rental) (bills?|costs?|fees?)",
-)
-
-# Evidence of what a complaint is about: 3 = names the problem, 1 = names the area.
-# The subject counts twice: it is the customer's own summary.
-CATEGORY_EVIDENCE: dict[Category, dict[int, tuple[str, ...]]] = {
-    "product_quality": {
-        3: (
-            "质量问题", "质量差", "质量不(好|行)", "故障", "缺陷", "召回", "异响", "噪音", "怪声", "漏水", "渗水", "滴水", "漏雨",
-            "进水", "漏油", "渗油", "死机", "当机", "黑屏", "卡顿", "自动重启", "失灵", "抖动", "顿挫", "坏了", "不工作", "失效",
-            "不制冷", "不制热", "不热", "不亮", "关不严", "打不开", "连不上", "用不了", "不能用", "无法使用", "生锈", "开裂", "掉漆",
-            "起泡", "异味", "没有?动力", "动力不足", "加速无力",
-            r"defect\w*", "faulty", "fault", r"malfunction\w*", "recall", r"rattl\w*", "noise", r"squeak\w*", r"leak\w*",
-            "broken", "broke down", "stopped working", "(does|do|did|will|would) ?n[o']t (work|start|charge|close|open|lock)",
-            r"freez\w*", "crash(es|ed)", r"rust\w*", r"crack\w*", r"vibrat\w*", "quality (issue|problem)s?",
-        ),
-        1: (
-            "发动机", "变速箱", "刹车", "制动", "方向盘", "空调", "座椅", "车窗", "天窗", "车门", "大灯", "轮胎", "电池", "电机",
-            "底盘", "车机", "中控", "屏幕", "蓝牙", "导航", "软件", "硬件", "系统", "雨刮", "密封条", "气囊", "配件", "零件", "bug",
-            "engine", "gearbox", "transmission", "brakes?", "steering", r"air ?con\w*", "seats?", "windows?", "sunroof",
-            "doors?", "headlights?", "tyres?", "tires?", "battery", "motor", "infotainment", "screen", "bluetooth",
-            "navigation", "software", "dashboard", "glovebox", "wipers?", "airbags?", "parts?",
-        ),
-    },
-    "service": {
-        3: (
-            "服务态度", "态度(差|恶劣|很差|太差|不好|冷淡|生硬|傲慢)", "爱答不理", "不理不睬", "踢皮球", "推诿", "推脱", "敷衍",
-            "(没有?|未)修好", "修不好", "修了.{1,3}次", "反复维修", "返修", "(维修|修理)质量",
-            "第[二三四五六七八九十几]次(到店|进店|去店|返厂|维修|修)", "等了.{0,6}(小时|钟头|天|周|星期|个月)",
-            "(延迟|推迟|延期|逾期|迟迟不)交车", "交车(延迟|推迟|延期)", "一拖再拖", "骗(我|人|了)", "欺骗", "误导", "不兑现",
-            "(不|没有?)回(复|消息|电话|微信|我)?", "没有?(任何)?(一个)?人(联系|回复|理|管|打|接)", "划伤", "刮伤", "划痕", "刮花",
-            r"rude\w*", "unprofessional", "attitude", "ignored", "(never|nobody|no one) (called|contacted|got back|replied)",
-            "(did ?n[o']t|never) (call|get) back", r"waited (for )?\w+ (hours?|days|weeks)", "late delivery",
-            "delivery (delay|was delayed|date)", "delayed", "misled", "misleading", "lied", "poor workmanship",
-            "(still )?not (been )?fixed", "failed to fix", "(could|did) ?n[o']t fix", r"scratch\w*", "dent(ed)?",
-        ),
-        1: (
-            "服务", "售后", "顾问", "销售", "客服", "技师", "师傅", "前台", "预约", "等待", "交车", "提车", "到车", "沟通", "答复",
-            "态度", "维修", "保养",
-            "service", "advisor", "salesperson", "sales", "technician", "mechanic", "appointment", "staff", "workshop",
-            "communication", "waiting", "delivery",
-        ),
-    },
-    "price": {
-        3: (
-            "价格", "价钱", "收费", "多收", "加价", "差价", "报价", "结算单", "(账|帐)单", "结(账|帐)", "太贵", "贵了", "太黑", "宰客",
-            "坑钱", "搭售", "强制(购买|加装|消费)", "手续费", "服务费", "工时费", r"收(了)?我.{0,2}\d",
-            r"收(了)?我[^,.!?;。\n]{0,4}(块|元|钱)",
-            r"price\w*", r"overcharg\w*", "charged", "bill(ed)?", "invoice", "quot(e|ed|ation)", "fees?", "expensive",
-            r"discount\w*", "hidden (costs?|fees?|charges?)", "surcharge", "mark-?up",
-        ),
-        1: (
-            "费用", "优惠", "折扣", "促销", "精品", "付款", "付钱", "多少钱", "金额", r"[￥¥]\s*\d", r"\d+\s*(元|块)",
-            "costs?", "paid", "pay", r"\$\s*\d",
-        ),
-    },
-    "other": {
-        3: (
-            "保险", "理赔", "定损", "贷款", "分期", "金融", "按揭", "利息", "合同纠纷", "上牌", "过户", "积分", "会员", "验证码", "登录",
-            "置换",
-            "insurance", "loan", r"financ\w*", "interest rate", "leas(e|ing)", "registration", "loyalty", "reward points",
-            "log ?in", "password",
-        ),
-        1: ("合同", "二手车", "app", "应用", "contract", "account"),
-    },
-}
-
-# Words that take a phrase back ("不影响安全", "not dangerous"), right before it.
-NEGATION = (
-    "(不|没|没有|未|无|并非|不是|不会|从未|从来没有?|从没|并没有?|并未|毫无)(太|很|算|怎么|什么|任何|一点|人|有人|任何人|是)?$",
-    r"(\bnot|\bno|\bnever|\bwithout|\bnobody|\bnone|\bneither|n't)(?! only| just)(\s+\w+){0,2}\s*$",
-)
-# Words that make a danger a worry rather than an event ("担心会起火", "afraid of a fire").
-# A bare "if"/"如果" is not one: "if I brake, the pedal goes to the floor" is a fault.
-HYPOTHETICAL = (
-    "如果[^,，]*会", "万一", "会不会", "是否会", "担心", "害怕", "生怕", "(?<!可)怕", "以免", "防止", "避免", "预防", "可能会",
-    "what if", "in case", "afraid of", "for fear of", "worried (about|that)", "concerned (about|that)", "risk of",
-    "might", "could (potentially |possibly )?be", "would be", "in the event",
-)
-# Words saying an issue has been dealt with ("已经修好了", "has been fixed"), unless negated...
-RESOLVED = (
-    "(?<!没)(?<!没有)(?<!未)(?<!不)修好", "已(经)?(修复|解决|处理好|换好)", "(?<!没)(?<!没有)(?<!未)解决了", "不响了",
-    "换完以后", "更换后",
-    "(?<!not )(?<!n't )(?<!never )(been |was |were |got )?(fixed|repaired|resolved|sorted)", "no longer",
-)
-# ...unless it came back ("修好了又坏了", "fixed, but it happened again").
-RECURRED = ("又", "再次", "再一次", "还是", "仍然", "依然", "again", "came back", "recurred", "still", "returned")
-# Words denying a demand ("我不是要你们赔钱"), anywhere earlier in the clause.
-NO_DEMAND = (
-    "不是要", "不是为了", "不要求", "不需要", "并不要求", "不图", "不求", "不用", "没要求",
-    "not (asking|looking) for", "do ?n[o']t (want|need)", "no need for",
-)
-# A promise not to go ("我不会找媒体", "I will not go to the press") takes a threat back,
-# unless a "but" follows; a wish ("不想闹到媒体") is the usual veiled threat and counts.
-NO_THREAT = (
-    "不会", "不打算", "没有?打算", "无意", "won't", "will not", "not going to", "no intention", "no plans? to",
-)
-BUT = ("但", "可是", "不过", r"\bbut\b", "however")
+MAX_CHARS = 64 * 1024  # only the first 64 KB of text is classified (the raw mail is kept whole)
 
 # Traditional characters and their Simplified forms, for folding.
 TRADITIONAL_TO_SIMPLIFIED = """
@@ -309,6 +54,8 @@ TRADITIONAL_TO_SIMPLIFIED = """
 詞词 誕诞 誘诱 誼谊 謀谋 謹谨 譜谱 讚赞 豎竖 豬猪 賄贿 賊贼 賜赐 賞赏 賤贱 賦赋 賺赚 贏赢 贓赃 趨趋 踴踊 蹤踪 軸轴 輻辐 轄辖 辮辫 遙遥 鄉乡 醬酱 釀酿
 鈔钞 鉤钩 銅铜 鋒锋 錦锦 鍛锻 鎊镑 鏟铲 鑄铸 閥阀 闊阔 隸隶 韋韦 頌颂 領领 頒颁 頗颇 飢饥 餓饿 餵喂 駁驳 駐驻 驅驱 驟骤 鬚须 鬱郁 鴨鸭 鵝鹅 黴霉 齋斋
 丟丢 傳传 兌兑 別别 勁劲 師师 懸悬 轂毂 滲渗 著着 紛纷 脫脱 訟讼 諉诿 聞闻
+業业 臨临 亂乱 儀仪 內内 冊册 則则 勸劝 爾尔 庫库 懇恳 擰拧 曠旷 爍烁 竄窜 紋纹 織织 綿绵 脅胁 輿舆 飾饰
+債债 剮剐 嗚呜 嘯啸 噴喷 渾浑 終终 討讨 諷讽 躥蹿 鈑钣
 """
 
 # --- folding --------------------------------------------------------------------------
@@ -322,18 +69,195 @@ def fold(text: str) -> str:
     """Text for matching: lower case, full-width forms half-width, Traditional characters
     Simplified. One character for one, so a match in the folded text is at the same place
     in the original."""
-    return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text).translate(_FOLD)
+    lower = text.lower()
+    if len(lower) != len(text):  # a letter whose lower case is longer (İ): keep it as it is
+        lower = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
+    return lower.translate(_FOLD)
 
 
-def _compile(terms: tuple[str, ...]) -> re.Pattern[str]:
-    """One pattern for a list of terms; Latin terms match whole words only."""
-    alternatives = []
-    for term in sorted(terms, key=len, reverse=True):  # longer phrases first
-        term = term.translate(_FOLD)
-        if re.search("[a-z]", re.sub(r"\\.", "", term)):
-            term = f"(?<![a-z0-9])(?:{term})(?![a-z])"
-        alternatives.append(f"(?:{term})")
-    return re.compile("|".join(alternatives) or "(?!)")
+class Lexicon:
+    """A list of terms as patterns, fast to search: the terms that start with a known
+    character (most, once a leading group or class is spelled out) form one alternation
+    that the regular-expression engine skips through in C; the few others get a look at
+    their possible first characters. Latin terms match whole words only."""
+
+    def __init__(self, terms: list[str]) -> None:
+        fast: list[tuple[str, bool, str]] = []
+        slow: list[str] = []
+        for term in sorted(terms, key=len, reverse=True):  # longer phrases first
+            term = term.translate(_FOLD)
+            latin = bool(re.search("[a-z]", re.sub(r"\\.", "", term)))
+            spelled = _spell_out(term)
+            if spelled is None:
+                slow.append(f"(?<![a-z0-9])(?:{term})(?![a-z])" if latin else term)
+            else:
+                # The whole-word check moves behind the first character, which it then includes.
+                fast.extend((first, latin, f"{rest}(?![a-z])" if latin else rest) for first, rest in spelled)
+        # Grouped by first character, each group one plain character then its rests: the
+        # engine finds the first characters of such an alternation at once, and at a place
+        # tries only the rests of the character found there (the order within a group kept).
+        # A Latin group checks once, behind its first character, that a word starts there.
+        groups: dict[tuple[str, bool], list[str]] = {}
+        for first, latin, rest in fast:
+            groups.setdefault((first, latin), []).append(rest)
+        self.fast = re.compile("|".join(
+            f"{first}{'(?<![a-z0-9].)' if latin else ''}(?:{'|'.join(rests)})" for (first, latin), rests in groups.items()
+        )) if fast else None
+        firsts: set[str] | None = set()
+        for term in slow:
+            found = _first_chars(term)
+            firsts = None if firsts is None or found is None else firsts | found
+        look = f"(?=[{''.join(sorted(firsts))}])" if firsts else ""
+        self.slow = re.compile(look + "(?:" + "|".join(f"(?:{t})" for t in slow) + ")") if slow else None
+
+    def finditer(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[re.Match[str]]:
+        end = len(text) if endpos is None else endpos
+        if self.slow is None or self.fast is None:
+            pattern = self.fast or self.slow
+            if pattern is not None:
+                yield from pattern.finditer(text, pos, end)
+            return
+        matches = sorted([*self.fast.finditer(text, pos, end), *self.slow.finditer(text, pos, end)],
+                         key=lambda m: (m.start(), -m.end()))
+        last = -1
+        for match in matches:
+            if match.start() >= last:
+                last = match.end() if match.end() > match.start() else match.start() + 1
+                yield match
+
+    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
+        end = len(text) if endpos is None else endpos
+        found = [m for p in (self.fast, self.slow) if p is not None and (m := p.search(text, pos, end))]
+        return min(found, key=lambda m: (m.start(), -m.end())) if found else None
+
+
+_SPECIAL = set("()[]{}\\.^$*+?|")
+_LOOKBEHIND = re.compile(r"^\(\?<[!=]((?:[^()\\]|\\[a-z])*)\)")
+_SIMPLE_GROUP = re.compile(r"^\(((?:[^()\[\]\\]|\\[a-z])*)\)(\??)(?![*+{])")
+_SIMPLE_CLASS = re.compile(r"^\[([^\]\\^-]+)\](?![?*+{])")
+
+
+def _spell_out(term: str, depth: int = 0) -> list[tuple[str, str]] | None:
+    """The term as (first character, rest) pairs whose union matches what it matches, or
+    None when it does not start simply (a leading lookbehind is moved behind the first
+    character; a leading group of words or a class of characters is spelled out)."""
+    if depth > 8 or _top_level_bar(term):
+        return None
+    if term.startswith("\\d") and term[2:3] not in ("?", "*", "{"):
+        rest = "\\d*" + term[3:] if term[2:3] == "+" else term[2:]
+        return [(digit, rest) for digit in "0123456789"]
+    if term[:1] == "\\" and len(term) > 1 and not term[1].isalnum() and term[2:3] not in ("?", "*", "+", "{"):
+        return [(term[:2], term[2:])]
+    if term and term[0] not in _SPECIAL and (len(term) == 1 or term[1] not in "?*+{"):
+        return [(re.escape(term[0]) if term[0] in " #" else term[0], term[1:])]
+    behind = _LOOKBEHIND.match(term)
+    if behind:
+        inner = _spell_out(term[behind.end() :], depth + 1)
+        if inner is None:
+            return None
+        kind = term[2:4]  # "<!" or "<="
+        return [(first, f"(?{kind}{behind.group(1)}.){rest}") for first, rest in inner]
+    group = _SIMPLE_GROUP.match(term)
+    if group:
+        rest = term[group.end() :]
+        options = group.group(1).split("|") + ([""] if group.group(2) else [])
+        spelled: list[tuple[str, str]] = []
+        for option in options:
+            inner = _spell_out(option + rest, depth + 1) if option + rest else None
+            if inner is None:
+                return None
+            spelled.extend(inner)
+        return spelled
+    klass = _SIMPLE_CLASS.match(term)
+    if klass:
+        rest = term[klass.end() :]
+        return [(ch, rest) for ch in klass.group(1)] if all(ch not in _SPECIAL for ch in klass.group(1)) else None
+    return None
+
+
+def _top_level_bar(term: str) -> bool:
+    depth, escaped, in_class = 0, False, False
+    for ch in term:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+    return False
+
+
+def _compile(terms: list[str]) -> Lexicon:
+    return Lexicon(terms)
+
+
+def _first_chars(term: str) -> set[str] | None:
+    """The characters (as character-class items) a term's matches can start with, or None
+    when that cannot be told simply."""
+    try:
+        parsed = _sre_parser.parse(term)
+    except re.error:
+        return None
+    return _firsts(list(parsed))
+
+
+def _firsts(ops: list[Any]) -> set[str] | None:
+    found: set[str] = set()
+    for op, av in ops:
+        name = str(op)
+        if name in ("ASSERT", "ASSERT_NOT", "AT"):
+            continue  # a lookaround or an anchor consumes nothing
+        if name == "LITERAL":
+            return found | {re.escape(chr(av))}
+        if name == "IN":
+            items = set()
+            for kind, value in av:
+                if str(kind) == "LITERAL":
+                    items.add(re.escape(chr(value)))
+                elif str(kind) == "RANGE":
+                    items.add(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
+                elif str(kind) == "CATEGORY" and str(value) in _CATEGORY_ITEMS:
+                    items.add(_CATEGORY_ITEMS[str(value)])
+                else:
+                    return None
+            return found | items
+        if name == "SUBPATTERN":
+            inner = _firsts(list(av[3]))
+            return None if inner is None else found | inner
+        if name == "BRANCH":
+            union: set[str] = set()
+            for branch in av[1]:
+                inner = _firsts(list(branch))
+                if inner is None:
+                    return None
+                union |= inner
+            return found | union
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            inner = _firsts(list(av[2]))
+            if inner is None:
+                return None
+            found |= inner
+            if av[0] >= 1:
+                return found
+            continue  # optional: what follows may start the match too
+        return None
+    return None  # the term can match nothing: no prefilter
+
+
+_CATEGORY_ITEMS = {"CATEGORY_DIGIT": r"\d", "CATEGORY_WORD": r"\w", "CATEGORY_SPACE": r"\s"}
+
+
+def _plain(terms: list[str]) -> re.Pattern[str]:
+    """One pattern for terms that carry their own anchors (``$``, ``^``, ``\\b``)."""
+    return re.compile("|".join(f"(?:{t.translate(_FOLD)})" for t in terms) or "(?!)")
 
 
 # --- results --------------------------------------------------------------------------
@@ -347,7 +271,7 @@ class ClassificationResult:
     demands_compensation: bool
     reasons: list[str]
     possible_safety: bool = False  # a safety risk possible but not certain: critical, to be confirmed
-    confidence: float = 1.0  # of the category, 0-1
+    confidence: float = 1.0  # of the decision, 0-1 (the category's margin, capped when safety or a threat is uncertain)
     evidence: tuple[Evidence, ...] = ()
 
 
@@ -355,110 +279,476 @@ class _Hit(NamedTuple):
     start: int
     end: int
     gap: str = ""  # between part and sign, for hazards found as a pair
+    vague: bool = False  # found with a vague sign
+    phrase: bool = False  # a phrase that says the hazard alone
 
 
-_SENTENCE_END = re.compile(r"[\n。！？!?；;]|\.\s")
+_SENTENCE_END = re.compile(r"[\n。！？!?；;]|(?<!\d)\.\s")  # "1. " numbers a list item, it ends no sentence
 _CLAUSE_END = re.compile(r"[\n。！？!?；;，,、:：]|\.\s")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _QUOTE_HEADER = re.compile(r"^(在.{4,80}写道|on .{4,160} wrote)[:：]?\s*$", re.IGNORECASE)
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw|转发|轉寄|转寄)\s*[:：]", re.IGNORECASE)
+
+
+# --- compiled rules -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Hazard:
+    phrases: Lexicon
+    parts: Lexicon
+    signs: Lexicon
+    vague: Lexicon
+    vague_phrases: Lexicon
+    near: int
+    needs_context: bool
 
 
 @dataclass(frozen=True)
 class _Compiled:
-    hazards: dict[str, tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], int]]
-    media: dict[str, re.Pattern[str]]
-    compensation: re.Pattern[str]
-    evidence: dict[Category, dict[int, re.Pattern[str]]]
+    hazards: dict[str, _Hazard]
+    context: Lexicon
+    fear: Lexicon
+    hedge: Lexicon
+    no_danger: Lexicon
+    elsewhere: Lexicon
+    threats: dict[str, Lexicon]
+    ruled_out: Lexicon
+    but: re.Pattern[str]
+    reported: Lexicon
+    adopted: Lexicon
+    demand: Lexicon
+    no_demand: Lexicon
+    evidence: dict[Category, tuple[tuple[Lexicon, float], ...]]
+    asks: Lexicon
+    main: Lexicon
+    set_aside: Lexicon
     negation: re.Pattern[str]
     gap_negation: re.Pattern[str]
-    hypothetical: re.Pattern[str]
-    resolved: re.Pattern[str]
-    recurred: re.Pattern[str]
-    no_demand: re.Pattern[str]
-    no_threat: re.Pattern[str]
-    but: re.Pattern[str]
+    hypothetical: Lexicon
+    resolved: Lexicon
+    recurred: Lexicon
+    reply_header: re.Pattern[str]
+    forward_header: re.Pattern[str]
+    own_reference: re.Pattern[str]
+    weights: Weights
 
 
-@lru_cache(maxsize=1)
-def _rules() -> _Compiled:
+def _hazard(rules: HazardRules) -> _Hazard:
+    return _Hazard(_compile(rules.phrases), _compile(rules.parts), _compile(rules.signs), _compile(rules.vague_signs),
+                   _compile(rules.vague_phrases), rules.near, rules.needs_context)
+
+
+def _evidence(book: Rulebook, category: Category) -> tuple[tuple[Lexicon, float], ...]:
+    terms, weights = book.category.of(category), book.weights
+    return ((_compile(terms.strong), weights.category_strong), (_compile(terms.medium), weights.category_medium),
+            (_compile(terms.weak), weights.category_weak))
+
+
+def _compile_book(book: Rulebook) -> _Compiled:
+    cues, threats, reading = book.safety.cues, book.threats, book.reading
     return _Compiled(
-        hazards={
-            name: (_compile(h.phrases), _compile(h.parts), _compile(h.signs), h.near)
-            for name, h in SAFETY.items()
-        },
-        media={name: _compile(terms) for name, terms in MEDIA_OR_REGULATOR.items()},
-        compensation=_compile(COMPENSATION),
-        evidence={
-            category: {weight: _compile(terms) for weight, terms in weights.items()}
-            for category, weights in CATEGORY_EVIDENCE.items()
-        },
-        negation=re.compile("|".join(f"(?:{n})" for n in NEGATION)),
-        gap_negation=re.compile(r"(不|没|没有|未|并没有?|从未|从没|\bnot|\bnever|n't|\bno)\s*$"),
-        hypothetical=_compile(HYPOTHETICAL),
-        resolved=_compile(RESOLVED),
-        recurred=_compile(RECURRED),
-        no_demand=_compile(NO_DEMAND),
-        no_threat=_compile(NO_THREAT),
-        but=re.compile("|".join(BUT)),
+        hazards={name: _hazard(h) for name, h in book.safety.hazards.items()},
+        context=_compile(cues.driving_context), fear=_compile(cues.fear), hedge=_compile(cues.hedges),
+        no_danger=_compile(cues.no_danger), elsewhere=_compile(cues.elsewhere),
+        threats={kind: _compile(getattr(threats.kinds, kind)) for kind in ("media", "regulator", "lawsuit")},
+        ruled_out=_compile(threats.cues.ruled_out), but=_plain(threats.cues.but), reported=_compile(threats.cues.reported),
+        adopted=_compile(threats.cues.adopted),
+        demand=_compile(book.demand.terms), no_demand=_compile(book.demand.denied),
+        evidence={c: _evidence(book, c) for c in CATEGORIES},
+        asks=_compile(book.category.asks.cues), main=_compile(book.category.asks.main),
+        set_aside=_compile(book.category.asks.set_aside),
+        negation=_plain(reading.negation), gap_negation=_plain(reading.gap_negation),
+        hypothetical=_compile(reading.hypothetical), resolved=_compile(reading.resolved), recurred=_compile(reading.recurred),
+        reply_header=_plain(reading.reply_header), forward_header=_plain(reading.forward_header),
+        own_reference=_plain(reading.own_reference),
+        weights=book.weights,
     )
 
 
-# --- context --------------------------------------------------------------------------
-
-def _clause_before(text: str, start: int, size: int = 30) -> str:
-    lo = max(0, start - size)
-    ends = [m.end() for m in _CLAUSE_END.finditer(text, lo, start)]
-    return text[ends[-1] if ends else lo : start]
+_BY_BOOK: dict[int, tuple[Rulebook, _Compiled]] = {}
 
 
-def _window_end(text: str, end: int, size: int = 60) -> int:
-    """End of the words that follow a phrase and still speak of it: same paragraph, near."""
-    stop = text.find("\n", end)
-    return min(end + size, len(text) if stop < 0 else stop)
+def _compiled(rules: Rulebook | Mapping[str, Any] | None) -> _Compiled:
+    """Compiled once per rulebook: the shipped one, or a brand's overlay of it."""
+    book = rules if isinstance(rules, Rulebook) else rulebook(dict(rules) if rules else None)
+    kept = _BY_BOOK.get(id(book))
+    if kept is None or kept[0] is not book:
+        if len(_BY_BOOK) > 32:
+            _BY_BOOK.clear()
+        kept = _BY_BOOK[id(book)] = (book, _compile_book(book))
+    return kept[1]
 
 
-def _snippet(original: str, hit: _Hit) -> str:
-    return " ".join(original[hit.start : hit.end].split())[:60]
+# --- reading --------------------------------------------------------------------------
+
+class _Text:
+    """The folded text with its sentences, for looking around a phrase."""
+
+    def __init__(self, original: str, folded: str, subject_end: int) -> None:
+        self.original = original
+        self.folded = folded
+        self.subject_end = subject_end
+        self.forward_from = 0  # where a forwarded customer mail starts (0: none); above it, the forwarder's note
+        self.starts = [0, *(m.end() for m in _SENTENCE_END.finditer(self.folded))]
+
+    def sentence(self, pos: int) -> tuple[int, int]:
+        i = bisect_right(self.starts, pos) - 1
+        return self.starts[i], self.starts[i + 1] if i + 1 < len(self.starts) else len(self.folded)
+
+    def around(self, start: int, end: int) -> tuple[int, int]:
+        """The sentence of a phrase with the one before and the one after."""
+        lo, hi = self.sentence(start)
+        lo = self.sentence(max(0, lo - 1))[0] if lo else lo
+        hi = self.sentence(hi)[1] if hi < len(self.folded) else hi
+        return max(lo, self.subject_end + 1 if start > self.subject_end else 0), hi
+
+    def clause_before(self, start: int, size: int = 30) -> str:
+        lo = max(0, start - size)
+        ends = [m.end() for m in _CLAUSE_END.finditer(self.folded, lo, start)]
+        return self.folded[ends[-1] if ends else lo : start]
+
+    def window_end(self, end: int, size: int = 60) -> int:
+        """End of the words that follow a phrase and still speak of it: same paragraph, near."""
+        stop = self.folded.find("\n", end)
+        return min(end + size, len(self.folded) if stop < 0 else stop)
+
+    def snippet(self, start: int, end: int) -> str:
+        return " ".join(self.original[start:end].split())[:80]
 
 
-def _hazard_hits(
-    text: str, phrases: re.Pattern[str], parts: re.Pattern[str], signs: re.Pattern[str], near: int,
-) -> Iterator[_Hit]:
-    """Standalone phrases, then each part with the nearest sign after it and before it."""
-    for match in phrases.finditer(text):
-        yield _Hit(match.start(), match.end())
-    for part in parts.finditer(text):
-        reach = 3 * near
-        for sign in signs.finditer(text, part.end(), min(len(text), part.end() + reach)):
-            gap = text[part.end() : sign.start()]
-            if _close(gap, near):
-                yield _Hit(part.start(), sign.end(), gap)
-                break
-        before = [
-            sign for sign in signs.finditer(text, max(0, part.start() - reach), part.start())
-            if _close(text[sign.end() : part.start()], near)
-        ]
-        if before:
-            yield _Hit(before[-1].start(), part.end())
+def _customer_words(subject: str, text: str, rules: _Compiled) -> tuple[str, str, str, int]:
+    """The words that count (as written and folded), the quoted words that do not, and
+    where a forwarded mail starts in the first (0: none). A forwarded customer mail counts;
+    a quoted reply history does not, nor any quoted block that is our own mail (it carries
+    a case number or our acknowledgement), even inside a forward."""
+    forwarding = bool(_FORWARD_SUBJECT.match(subject))
+    counted: list[tuple[str, str]] = []
+    quoted: list[str] = []
+    block: list[tuple[str, str]] = []
+    block_counts = True
+
+    def close() -> None:
+        if block:
+            ours = rules.own_reference.search("\n".join(f for _, f in block))
+            if block_counts and not ours:
+                counted.extend(block)
+            else:
+                quoted.extend(line for line, _ in block)
+            block.clear()
+
+    def unquoted(line: str, folded: str) -> tuple[str, str]:
+        cut = len(line) - len(line.lstrip("> "))
+        return line[cut:], folded[cut:]
+
+    in_block = False
+    forward_at = 0
+    for line, folded in zip(text.split("\n"), fold(text).split("\n"), strict=True):
+        bare = folded.strip()
+        header = len(bare) < 240  # a header line is short
+        if header and rules.forward_header.search(bare):
+            close()
+            if not forward_at and any(c.strip() for c, _ in counted):
+                forward_at = len("\n".join(c for c, _ in counted)) + 1
+            in_block, block_counts = True, True
+            continue
+        if header and (rules.reply_header.search(bare) or _QUOTE_HEADER.match(bare)):
+            close()
+            in_block, block_counts = True, forwarding
+            continue
+        is_quote = line.lstrip().startswith(">")
+        if in_block:
+            block.append(unquoted(line, folded) if is_quote else (line, folded))
+        elif is_quote and not forwarding:
+            quoted.append(line)
+        else:
+            counted.append(unquoted(line, folded) if is_quote else (line, folded))
+    close()
+    return ("\n".join(c for c, _ in counted), "\n".join(f for _, f in counted), "\n".join(quoted), forward_at)
+
+
+# --- classification -------------------------------------------------------------------
+
+@dataclass
+class _Findings:
+    reasons: list[str]
+    evidence: list[Evidence]
+
+    def add(self, kind: str, phrase: str, weight: float, reason: str | None = None) -> None:
+        if len(self.evidence) < 60:
+            self.evidence.append(Evidence(kind=kind, phrase=phrase, weight=round(weight, 2)))
+        if reason:
+            self.reasons.append(reason)
+
+
+def classify(subject: str, text: str, rules: Rulebook | Mapping[str, Any] | None = None) -> ClassificationResult:
+    """Category, severity and the deciding flags of a complaint, with the phrases that
+    decided them. Critical: a safety risk happening now (or possibly: then flagged to be
+    confirmed), or media / regulator / court; major: a demand for money back, another car
+    or compensation. ``rules``: a brand's overlay of the shipped rules (its policy's
+    ``classification``), or a built ``Rulebook``."""
+    compiled = _compiled(rules)
+    subject = subject[:1000]
+    counted, folded, quoted, forward_at = _customer_words(subject, text[:MAX_CHARS], compiled)
+    doc = _Text(f"{subject}\n{counted}", f"{fold(subject)}\n{folded}", len(subject))
+    doc.forward_from = len(subject) + 1 + forward_at if forward_at else 0
+    found = _Findings([], [])
+    clear, possible, defects = _safety(doc, compiled, found)
+    threat, reported = _threat(doc, compiled, found)
+    if quoted:
+        _note_quoted(quoted, compiled, found)
+    compensation = _demand(doc, compiled, found)
+    category, confidence, weighed = _category(doc, compiled, found, defects)
+    weights = compiled.weights
+    severity: Severity = "general"
+    possible_safety = bool(possible) and not clear
+    if clear or possible_safety or threat:
+        severity = "critical"
+        why = [what for what, yes in (("safety risk", clear), ("possible safety risk — please confirm", possible_safety),
+                                      ("media/regulator/court", threat)) if yes]
+        found.reasons.append("severity critical: " + " and ".join(why))
+    elif compensation and (category in ("product_quality", "service") or not weighed):
+        # policy §4: a product or service dispute with a demand; a refund of a fee (price) or a
+        # deposit (other) is not one
+        severity = "major"
+        found.reasons.append("severity major: demands refund, replacement or compensation")
+    if possible_safety:
+        confidence = min(confidence, weights.possible_safety_confidence)
+    if reported and not threat:
+        confidence = min(confidence, weights.reported_threat_confidence)
+    return ClassificationResult(
+        category, severity, bool(clear), threat, compensation, list(dict.fromkeys(found.reasons)),
+        possible_safety=possible_safety, confidence=round(confidence, 2), evidence=tuple(found.evidence))
+
+
+def _signs_near(doc: _Text, pattern: Lexicon, parts: list[re.Match[str]], reach: int) -> tuple[list[int], list[re.Match[str]]]:
+    """The signs within reach of some part: only the text around the parts is read."""
+    spans: list[list[int]] = []
+    for part in parts:
+        lo, hi = max(0, part.start() - reach - 40), min(len(doc.folded), part.end() + reach + 40)
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    matches = [m for lo, hi in spans for m in pattern.finditer(doc.folded, lo, hi)]
+    return [m.start() for m in matches], matches
+
+
+def _hazard_hits(doc: _Text, hazard: _Hazard) -> Iterator[_Hit]:
+    """Standalone phrases, then each part with the nearest clear sign after or before it,
+    else the nearest vague one."""
+    text = doc.folded
+    for match in hazard.phrases.finditer(text):
+        yield _Hit(match.start(), match.end(), phrase=True)
+    for match in hazard.vague_phrases.finditer(text):
+        yield _Hit(match.start(), match.end(), vague=True)
+    parts = list(hazard.parts.finditer(text))
+    if not parts:
+        return
+    reach = 3 * hazard.near
+    for signs, vague in ((_signs_near(doc, hazard.signs, parts, reach), False),
+                         (_signs_near(doc, hazard.vague, parts, reach), True)):
+        starts, matches = signs
+        if not matches:
+            continue
+        for part in parts:
+            i = bisect_left(starts, part.end())
+            if i < len(matches) and matches[i].start() - part.end() <= reach:
+                gap = text[part.end() : matches[i].start()]
+                if _close(gap, hazard.near):
+                    yield _Hit(part.start(), matches[i].end(), gap, vague)
+                    continue
+            j = bisect_left(starts, part.start()) - 1
+            while j >= 0 and matches[j].end() > part.start():
+                j -= 1
+            if j >= 0 and part.start() - matches[j].end() <= reach and _close(text[matches[j].end() : part.start()], hazard.near):
+                yield _Hit(matches[j].start(), part.end(), "", vague)
 
 
 def _close(gap: str, near: int) -> bool:
     return not _SENTENCE_END.search(gap) and len(gap) <= (near if _CJK.search(gap) else 3 * near)
 
 
-def _discount(text: str, hit: _Hit, rules: _Compiled) -> str | None:
+def _discount(doc: _Text, hit: _Hit, rules: _Compiled) -> str | None:
     """Why a safety phrase does not describe a danger happening now, if it does not."""
-    before = _clause_before(text, hit.start)
+    before = doc.clause_before(hit.start)
     if rules.negation.search(before) or rules.gap_negation.search(hit.gap):
         return "negated"
     if rules.hypothetical.search(before):
         return "hypothetical"
-    stop = _window_end(text, hit.end)
-    for resolved in rules.resolved.finditer(text, hit.end, stop):
-        if rules.negation.search(_clause_before(text, resolved.start())):
+    if rules.elsewhere.search(doc.folded, doc.sentence(hit.start)[0], hit.start):
+        return "reported"
+    stop = doc.window_end(hit.end)
+    for resolved in rules.resolved.finditer(doc.folded, hit.end, stop):
+        if rules.negation.search(doc.clause_before(resolved.start())):
             continue  # "没修好", "not fixed"
-        return None if rules.recurred.search(text, resolved.end(), stop) else "resolved"
+        return None if rules.recurred.search(doc.folded, resolved.end(), stop) else "resolved"
+    if hit.vague:
+        lo, hi = doc.sentence(hit.start)
+        if rules.no_danger.search(doc.folded, lo, doc.sentence(hi)[1] if hi < len(doc.folded) else hi):
+            return "negated"
     return None
+
+
+def _safety(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[list[str], list[str], list[int]]:
+    """The hazards described as happening (clear), those that may be (possible), and where
+    they were found (each is also a defect of the car, for the category)."""
+    clear: list[str] = []
+    possible: list[str] = []
+    defects: list[int] = []
+    weights = rules.weights
+    for name, hazard in rules.hazards.items():
+        first_possible: tuple[_Hit, list[tuple[str, str]]] | None = None
+        for hit in _hazard_hits(doc, hazard):
+            phrase = doc.snippet(hit.start, hit.end)
+            why = _discount(doc, hit, rules)
+            if why is not None:
+                found.add(f"discounted:{why}", phrase, 0, f"not counted, {why}: {phrase}")
+                continue
+            certain, cues = _weigh(doc, hit, hazard, rules)
+            if certain is None:
+                continue
+            if certain:
+                clear.append(name)
+                defects.append(hit.start)
+                found.add(f"safety:{name}", phrase, weights.safety_clear, f"safety ({name}): {phrase}")
+                for kind, cue in cues:
+                    found.add(kind, cue, weights.context if kind.startswith("context") else weights.fear,
+                              f"{kind.replace(':', ' ')}: {cue}")
+                break
+            if first_possible is None:
+                first_possible = (hit, cues)
+        if name not in clear and first_possible is not None:
+            hit, cues = first_possible
+            phrase = doc.snippet(hit.start, hit.end)
+            possible.append(name)
+            defects.append(hit.start)
+            found.add(f"safety:{name}", phrase, weights.safety_possible,
+                      f"possible safety risk ({name}): {phrase} — please confirm")
+            for kind, cue in cues:
+                found.add(kind, cue, weights.context if kind.startswith("context") else weights.fear)
+    return clear, possible, defects
+
+
+def _weigh(doc: _Text, hit: _Hit, hazard: _Hazard, rules: _Compiled) -> tuple[bool | None, list[tuple[str, str]]]:
+    """Clear (True), only possible (False) or no hazard (None), and the context and fear
+    that decided it. A clear sign behind a hedge ("好像", "I think") is possible, unless the
+    car was on the road or the owner was afraid; a vague sign is clear with fear; a loss of
+    drive needs the road: without it a clear sign is possible and a vague one nothing."""
+    lo, hi = doc.around(hit.start, hit.end)
+    context = rules.context.search(doc.folded, lo, hi)
+    fear = rules.fear.search(doc.folded, lo, hi)
+    cues = [(kind, doc.snippet(m.start(), m.end())) for kind, m in (("context:driving", context), ("fear", fear)) if m]
+    if hit.phrase:
+        return True, cues
+    certain = not hit.vague
+    if hazard.needs_context:
+        if hit.vague and not (context or fear):
+            return None, cues
+        certain = (certain and bool(context)) or bool(fear)
+    elif hit.vague and fear:
+        certain = True
+    if certain and not (context or fear):
+        start = doc.sentence(hit.start)[0]
+        if rules.hedge.search(doc.folded, start, hit.end):
+            certain = False
+    return certain, cues
+
+
+def _threat(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[bool, bool]:
+    """A threat of media, regulator or court, and whether one was only reported."""
+    reported_only = False
+    text = doc.folded
+    for kind, pattern in rules.threats.items():
+        for match in pattern.finditer(text):
+            phrase = doc.snippet(match.start(), match.end())
+            lo, hi = doc.sentence(match.start())
+            if rules.ruled_out.search(doc.clause_before(match.start(), 40)) and not rules.but.search(text, match.end(), hi):
+                found.add("discounted:negated", phrase, 0, f"not counted, no threat: {phrase}")
+                continue
+            if rules.reported.search(text, max(lo, match.start() - 60), match.start()):
+                after = doc.sentence(hi)[1] if hi < len(text) else hi
+                if not rules.adopted.search(text, match.end(), after):
+                    reported_only = True
+                    found.add("discounted:reported", phrase, 0, f"not counted, reported: {phrase}")
+                    continue
+            found.add(f"threat:{kind}", phrase, 1.0, f"media_or_regulator ({kind}): {phrase}")
+            return True, reported_only
+    return False, reported_only
+
+
+def _note_quoted(quoted: str, rules: _Compiled, found: _Findings) -> None:
+    """What the quoted words would have counted for, for the explanation."""
+    text = fold(quoted[:8000])
+    patterns = [p.phrases for p in rules.hazards.values()] + list(rules.threats.values())
+    for pattern in patterns:
+        match = pattern.search(text)
+        if match:
+            phrase = " ".join(quoted[match.start() : match.end()].split())
+            found.add("discounted:quoted", phrase, 0, f"not counted, quoted: {phrase}")
+
+
+def _demand(doc: _Text, rules: _Compiled, found: _Findings) -> bool:
+    for match in rules.demand.finditer(doc.folded):
+        phrase = doc.snippet(match.start(), match.end())
+        if rules.no_demand.search(doc.clause_before(match.start(), 40)):
+            found.add("discounted:negated", phrase, 0, f"not counted, no demand: {phrase}")
+            continue
+        found.add("demand", phrase, 1.0, f"compensation: {phrase}")
+        return True
+    return False
+
+
+def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]) -> tuple[Category, float, bool]:
+    """The category with the strongest evidence of what the customer is unhappy with. The
+    subject counts more (the customer's own summary), and so does a sentence that asks for
+    something (what they want resolved); safety never changes the category."""
+    weights = rules.weights
+    # Per sentence: how much its evidence weighs (an ask, the main grievance), and whether
+    # it says a fault was fixed (then product evidence there weighs little).
+    weight_of = [1.0] * len(doc.starts)
+    fixed = [False] * len(doc.starts)
+    for pattern, value, back in ((rules.asks, weights.ask_factor, 0), (rules.main, weights.main_factor, 1)):
+        for match in pattern.finditer(doc.folded):
+            i = bisect_right(doc.starts, match.start()) - 1
+            for j in range(max(0, i - back), i + 1):  # "… This is the main reason": the one before too
+                weight_of[j] = max(weight_of[j], value)
+    for match in rules.resolved.finditer(doc.folded):
+        fixed[bisect_right(doc.starts, match.start()) - 1] = True
+    for match in rules.set_aside.finditer(doc.folded):
+        weight_of[bisect_right(doc.starts, match.start()) - 1] = weights.set_aside_factor
+    scores: dict[Category, float] = dict.fromkeys(CATEGORIES, 0.0)
+    phrases: dict[Category, dict[str, float]] = {c: {} for c in CATEGORIES}
+    def factor(pos: int, category: Category = "product_quality") -> float:
+        if pos < doc.subject_end:
+            return weights.subject_factor
+        i = bisect_right(doc.starts, pos) - 1
+        damp = weights.resolved_product_factor if fixed[i] and category == "product_quality" else 1.0
+        if pos < doc.forward_from:
+            damp *= weights.forwarder_factor
+        return weight_of[i] * damp
+
+    for pos in defects:
+        scores["product_quality"] += weights.hazard_as_defect * factor(pos)
+    for category, patterns in rules.evidence.items():
+        for pattern, weight in patterns:
+            for match in pattern.finditer(doc.folded):
+                scores[category] += weight * factor(match.start(), category)
+                if weight >= weights.category_medium:
+                    phrase = doc.snippet(match.start(), match.end())
+                    phrases[category][phrase] = phrases[category].get(phrase, 0) + weight * factor(match.start(), category)
+    order = weights.tie_order
+    ranked = sorted(CATEGORIES, key=lambda c: (-scores[c], order.index(c)))
+    best, second = ranked[0], ranked[1]
+    if scores[best] == 0:
+        found.reasons.append("category other: no evidence of product, service or price")
+        return "other", weights.no_evidence_confidence, False
+    for phrase, weight in list(phrases[best].items())[:8]:
+        found.add(f"category:{best}", phrase, weight)
+    confidence = scores[best] / (scores[best] + scores[second])
+    others = "".join(f"; {c} {scores[c]:g}" for c in ranked[1:] if scores[c])
+    shown = ", ".join(list(phrases[best])[:8]) or "topic words only"
+    found.reasons.append(f"category {best}: {shown} (score {scores[best]:g}{others})")
+    return best, confidence, scores[best] >= weights.category_strong  # weighed: at least one term naming the grievance
 
 
 def own_words(text: str) -> str:
@@ -471,94 +761,6 @@ def own_words(text: str) -> str:
             lines.append(line)
     return "\n".join(lines)
 
-
-# --- classification -------------------------------------------------------------------
-
-def classify(subject: str, text: str) -> ClassificationResult:
-    """Category, severity and the deciding flags of a complaint, with the phrases that
-    decided them. Critical: a safety risk happening now, or media / regulator / court;
-    major: a demand for money back, another car or compensation."""
-    rules = _rules()
-    original = f"{subject}\n{own_words(text)}"
-    folded = fold(original)
-    reasons: list[str] = []
-    hazards = _hazards(folded, original, rules, reasons)
-    media = _threat(folded, original, rules, reasons)
-    compensation = _demand(folded, original, rules, reasons)
-    category = _category(folded, original, len(subject), hazards, rules, reasons)
-    severity: Severity = "general"
-    if hazards or media:
-        severity = "critical"
-        reasons.append("severity critical: " + " and ".join(
-            what for what, found in (("safety risk", hazards), ("media/regulator/court", media)) if found
-        ))
-    elif compensation:
-        severity = "major"
-        reasons.append("severity major: demands refund, replacement or compensation")
-    return ClassificationResult(category, severity, bool(hazards), media, compensation, list(dict.fromkeys(reasons)))
-
-
-def _hazards(folded: str, original: str, rules: _Compiled, reasons: list[str]) -> list[str]:
-    """The hazards described as happening: not denied, not a worry, not fixed for good."""
-    found: list[str] = []
-    for name, (phrases, parts, signs, near) in rules.hazards.items():
-        for hit in _hazard_hits(folded, phrases, parts, signs, near):
-            why = _discount(folded, hit, rules)
-            if why is None:
-                found.append(name)
-                reasons.append(f"safety ({name}): {_snippet(original, hit)}")
-                break
-            reasons.append(f"not counted, {why}: {_snippet(original, hit)}")
-    return found
-
-
-def _threat(folded: str, original: str, rules: _Compiled, reasons: list[str]) -> bool:
-    for name, pattern in rules.media.items():
-        for match in pattern.finditer(folded):
-            hit = _Hit(match.start(), match.end())
-            promised_not = rules.no_threat.search(_clause_before(folded, hit.start, 40))
-            if promised_not and not rules.but.search(folded, hit.end, _window_end(folded, hit.end, 20)):
-                reasons.append(f"not counted, no threat: {_snippet(original, hit)}")
-                continue
-            reasons.append(f"media_or_regulator ({name}): {_snippet(original, hit)}")
-            return True
-    return False
-
-
-def _demand(folded: str, original: str, rules: _Compiled, reasons: list[str]) -> bool:
-    for match in rules.compensation.finditer(folded):
-        hit = _Hit(match.start(), match.end())
-        if rules.no_demand.search(_clause_before(folded, hit.start, 40)):
-            reasons.append(f"not counted, no demand: {_snippet(original, hit)}")
-            continue
-        reasons.append(f"compensation: {_snippet(original, hit)}")
-        return True
-    return False
-
-
-def _category(
-    folded: str, original: str, subject_end: int, hazards: list[str], rules: _Compiled, reasons: list[str],
-) -> Category:
-    """The category with the strongest evidence: what the complaint is about, not every
-    topic it mentions. The subject counts twice; a safety hazard is a product fault."""
-    scores: dict[Category, int] = dict.fromkeys(CATEGORY_EVIDENCE, 0)
-    phrases: dict[Category, list[str]] = {category: [] for category in CATEGORY_EVIDENCE}
-    for category, weights in rules.evidence.items():
-        for weight, pattern in weights.items():
-            for match in pattern.finditer(folded):
-                scores[category] += weight * (2 if match.start() < subject_end else 1)
-                if weight > 1:
-                    phrases[category].append(original[match.start() : match.end()])
-    scores["product_quality"] += 6 * len(hazards)
-    phrases["product_quality"] += [f"{name} hazard" for name in hazards]
-    best = max(scores, key=lambda category: scores[category])
-    if scores[best] == 0:
-        reasons.append("category other: no evidence of product, service or price")
-        return "other"
-    others = "".join(f"; {category} {score}" for category, score in scores.items() if category != best and score)
-    shown = ", ".join(dict.fromkeys(phrases[best])) or "topic words only"
-    reasons.append(f"category {best}: {shown} (score {scores[best]}{others})")
-    return best
 
 
 # --- language -------------------------------------------------------------------------

@@ -374,7 +374,7 @@ class Intake:
                                                data={"raw_key": mail.raw_key}))
             return IntakeResult("append_to_case", case_no)
         stored = self._store_attachments(case_no, parsed, mail.ses_message_id, message_id, now)
-        found = classify(parsed.subject, parsed.text)
+        found = classify(parsed.subject, parsed.text, tenant.policy_for(case.dealer).classification.rules)
         raised: list[str] = []
 
         def change(ctx: Ctx) -> None:
@@ -386,6 +386,9 @@ class Intake:
             if found.safety and not cls.safety:
                 cls.safety = True
                 raised.append("safety")
+            elif found.possible_safety and not (cls.safety or cls.possible_safety or cls.safety_review == "dismissed"):
+                cls.possible_safety = True
+                raised.append("possible_safety")
             if raised and cls.severity != "critical":
                 set_severity(ctx, "critical", now)
                 cls.reasons.extend(found.reasons)
@@ -420,8 +423,8 @@ class Intake:
                        case_prefix=tenant.brand.case_prefix, find_vehicle=find_vehicle)
         dealer = complaint.dealer or routed.dealer
         vehicle = find_vehicle(routed.vin, routed.plate) if (routed.vin or routed.plate) else None
-        found = classify(complaint.subject, complaint.text)
         policy = tenant.policy_for(dealer)
+        found = classify(complaint.subject, complaint.text, policy.classification.rules)
         classification = _classification(found)
         advert = bulk_advert(complaint.subject, complaint.text) if complaint.channel == "email" else None
         if advert:
@@ -546,9 +549,7 @@ def _verdict(verdicts: SesVerdicts) -> tuple[Disposition, str] | None:
 
 
 def _classification(found: ClassificationResult) -> Classification:
-    severity = found.severity
-    if found.demands_compensation and severity == "general":
-        severity = "major"
+    severity = found.severity  # the classifier decides (a demand makes a product or service dispute major)
     return Classification(category=found.category, severity=severity, safety=found.safety,
                           media_or_regulator=found.media_or_regulator, reasons=list(found.reasons),
                           possible_safety=found.possible_safety, confidence=found.confidence,

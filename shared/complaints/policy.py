@@ -12,9 +12,10 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .models import Category, Measure
+from .rulebook import rulebook
 
 Role = Literal["cs_head", "service_manager", "general_manager", "regional_manager", "brand_cr"]
 
@@ -133,6 +134,15 @@ class ClassificationPolicy(_Strict):
     """How far the brand trusts the classifier (policy.md §4)."""
 
     review_below_confidence: float = Field(ge=0, le=1)  # a category less sure than this goes to the review queue
+    # The brand's overlay of the classification rules (docs/classification.md): terms added
+    # to or removed from the shipped lexicons, weights replaced. Validated here, on load.
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("rules")
+    @classmethod
+    def _valid_rules(cls, overlay: dict[str, Any]) -> dict[str, Any]:
+        rulebook(overlay)  # raises on an unknown key, a bad pattern or an out-of-range weight
+        return overlay
 
 
 class Policy(_Strict):

@@ -9,16 +9,13 @@ from collections import Counter
 import pytest
 
 from shared.complaints.classify import (
-    CATEGORY_EVIDENCE,
-    COMPENSATION,
-    MEDIA_OR_REGULATOR,
-    SAFETY,
     TRADITIONAL_TO_SIMPLIFIED,
     _encodes,
     classify,
     detect_language,
     fold,
 )
+from shared.complaints.rulebook import rulebook
 from tests.unit.test_mail_parsing import Sample, labelled_samples
 
 CATEGORIES = ("product_quality", "service", "price", "other")
@@ -136,7 +133,7 @@ def test_a_fixed_fault_that_came_back_is_critical_again() -> None:
         "我会向消费者协会投诉。",
         "我已经打了１２３１５。",  # full-width digits
         "我朋友是律师，准备起诉你们。",
-        "我不想闹到媒体那里，希望你们尽快处理。",  # the usual veiled threat
+        "我不想闹到媒体那里，但是如果下周还没有结果，我就去找。",  # ruled out, then back on
         "我本来不会找媒体的，但是你们再拖下去就难说了。",
         "If this is not sorted by Friday I will instruct my lawyer.",
         "I'll be posting about this on Twitter and contacting the local TV station.",
@@ -158,6 +155,9 @@ def test_media_regulator_and_court_threats_are_critical(text: str) -> None:
         "我在微博上看到有人说这个问题能升级解决。",
         "我不会去找媒体，只想把车修好。",
         "I will not go to the press, I just want the car fixed.",
+        "我不想闹到媒体那里，希望你们尽快处理。",  # policy §4: a mention that rules it out is no threat
+        "我朋友说可以找律师，但我只想把车修好。",  # reported, not taken up
+        "My neighbour said I should call a lawyer, but I would rather sort it out with you.",
     ],
 )
 def test_mentions_that_are_not_threats(text: str) -> None:
@@ -237,10 +237,7 @@ def test_detect_language(text: str, language: str) -> None:
 # --- the tables -----------------------------------------------------------------------
 
 def _all_terms() -> list[str]:
-    terms = [t for hazard in SAFETY.values() for t in (*hazard.phrases, *hazard.parts, *hazard.signs)]
-    terms += [t for group in MEDIA_OR_REGULATOR.values() for t in group] + list(COMPENSATION)
-    terms += [t for weights in CATEGORY_EVIDENCE.values() for group in weights.values() for t in group]
-    return terms
+    return rulebook().terms()
 
 
 def test_terms_are_valid_lower_case_patterns() -> None:
