@@ -492,7 +492,7 @@ def export() -> Response[str]:
     filters = _filters()
     cases = services().store.cases_for(caller.viewer, dealer=store_dealer(filters), phase=store_phase(filters))
     now = services().clock.now()
-    text = "\ufeff" + export_csv(case_rows(cases, caller.tenant, filters, now))  # the BOM: Excel reads UTF-8
+    text = "\ufeff" + export_csv(case_rows(cases, caller.tenant, filters, now), caller.tenant)  # the BOM: Excel reads UTF-8
     name = f"cases-{caller.tenant.calendar_for(None).local(now):%Y%m%d-%H%M}.csv"
     return Response(200, "text/csv; charset=utf-8", text,
                     {**_headers(), "Content-Disposition": f'attachment; filename="{name}"'})

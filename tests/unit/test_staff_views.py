@@ -129,7 +129,7 @@ def test_the_export_has_the_list_but_no_contact_data_and_no_formulas(d: Domain) 
     add_case(d, "AUR-SH001-202611-00001", "SH001", subject="=HYPERLINK(\"http://x.example\")",
              vehicle=VehicleRef(vin="LAUR0A1B2C3000001", plate="沪A12345"))
     rows = case_rows(d.store.cases_for(viewer(d, CS_SH001)), d.tenant, CaseFilters(), T0)
-    text = export_csv(rows)
+    text = export_csv(rows, d.tenant)
     for personal in ("刘伟", "liu.wei", "13800138001", "LAUR0A1B2C3000001", "沪A12345"):
         assert personal not in text
     [header, row] = list(csv.reader(io.StringIO(text)))
