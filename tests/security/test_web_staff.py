@@ -65,7 +65,7 @@ def test_one_tenants_staff_cannot_read_anothers_cases_reports_or_held_mail(manua
     assert report["summary"]["received"] == 1  # Borealis' own SH001: its one case, not Aurora's
     console = api.signed_in(CR_B, "borealis")
     assert console.call("GET", f"/console/cases/{aurora}")[0] == 404
-    assert aurora not in console.call("GET", "/console/cases/export.csv")[1]
+    assert aurora not in console.call("GET", "/console/export")[1]
 
 
 def test_a_dealers_staff_cannot_read_another_dealers_case_or_report(manual_runtime: LocalRuntime, api: Api) -> None:
