@@ -224,12 +224,15 @@ def export_csv(rows: list[CaseRow], tenant: Tenant) -> str:
     phone, vehicle): the case number leads back to them for whoever may see the case. The
     assignee is a member of staff or nobody: a case waiting on the customer is assigned to
     the customer's address, which stays out."""
-    return write_csv(EXPORT_COLUMNS, ([
-        c.case_no, iso(c.received_at), c.dealer or TRIAGE, c.region or "", c.channel, c.level, c.phase,
-        c.classification.category, c.classification.severity, c.classification.safety,
-        c.classification.media_or_regulator, row.sla.state, row.sla.deadline or "",
-        iso(row.sla.due_at) if row.sla.due_at else "", staff_assignee(c, tenant), c.subject]
-        for row in rows for c in (row.case,)))
+    return write_csv(EXPORT_COLUMNS, (_export_row(row, tenant) for row in rows))
+
+
+def _export_row(row: CaseRow, tenant: Tenant) -> list[object]:
+    c = row.case
+    return [c.case_no, iso(c.received_at), c.dealer or TRIAGE, c.region or "", c.channel, c.level, c.phase,
+            c.classification.category, c.classification.severity, c.classification.safety,
+            c.classification.media_or_regulator, row.sla.state, row.sla.deadline or "",
+            iso(row.sla.due_at) if row.sla.due_at else "", staff_assignee(c, tenant), c.subject]
 
 
 def staff_assignee(case: Case, tenant: Tenant) -> str:
