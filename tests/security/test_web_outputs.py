@@ -130,13 +130,13 @@ def test_reports_build_in_every_format_for_any_stored_amount(manual_runtime: Loc
         assert figures["summary"]["compensation"] == "1.00E+30"  # too large to write out: scientific
     # Amounts DynamoDB cannot even hold, in memory: every form stays small.
     d = Domain(T_NOV)
-    for scope in scopes.values():
-        d.store.kpi_adjust("aurora", "2026-11", scope, {"compensation": Decimal("1E+999999"), "fines": Decimal("-1E-999")})
-    for scope in (Scope("brand"), Scope("region", region="east"), Scope("dealer", region="east", dealer="SH001")):
-        made = build_report(d.store, d.store, d.tenant, scope, Period.parse("2026-11"), T_NOV)
+    for key in scopes.values():
+        d.store.kpi_adjust("aurora", "2026-11", key, {"compensation": Decimal("1E+999999"), "fines": Decimal("-1E-999")})
+    for place in (Scope("brand"), Scope("region", region="east"), Scope("dealer", region="east", dealer="SH001")):
+        made = build_report(d.store, d.store, d.tenant, place, Period.parse("2026-11"), T_NOV)
         for render in (render_html, render_csv, render_json):
             text = render(made)
-            assert len(text) < 400_000 and "E+999999" in text, (scope, render.__name__, len(text))
+            assert len(text) < 400_000 and "E+999999" in text, (place, render.__name__, len(text))
         assert json.loads(render_json(made))["summary"]["compensation"] == "1.00E+999999"
 
 
