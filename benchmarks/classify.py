@@ -117,22 +117,25 @@ def _table(title: str, keys: tuple[str, ...], confusion: Counter[tuple[str, str]
     return "\n".join(rows)
 
 
-def corpus_labels(part: str) -> list[dict[str, Any]] | None:
-    """The labels of one part of the corpus, or None when the part is absent."""
-    labels = CORPUS / part / "labels.json"
+def corpus_labels(part: str | Path) -> list[dict[str, Any]] | None:
+    """The labels of one part of the corpus (or of any folder in its format, such as
+    `complaints corrections export`'s), or None when it is absent."""
+    folder = part if isinstance(part, Path) else CORPUS / part
+    labels = folder / "labels.json"
     if not labels.is_file():
         return None
     data: list[dict[str, Any]] = json.loads(labels.read_text("utf-8"))
-    return [label for label in data if (CORPUS / part / label["file"]).is_file()]
+    return [label for label in data if (folder / label["file"]).is_file()]
 
 
-def score(part: str) -> Report | None:
+def score(part: str | Path) -> Report | None:
     labels = corpus_labels(part)
     if labels is None:
         return None
-    report = Report(part)
+    folder = part if isinstance(part, Path) else CORPUS / part
+    report = Report(part if isinstance(part, str) else str(part))
     for label in labels:
-        mail = parse_mail((CORPUS / part / label["file"]).read_bytes(), received_at=RECEIVED)
+        mail = parse_mail((folder / label["file"]).read_bytes(), received_at=RECEIVED)
         report.scored.append(Scored(label, classify(mail.subject, mail.text)))
     return report
 
@@ -166,6 +169,8 @@ def main() -> None:
     rep = sub.add_parser("report", help="confusion tables on the labelled corpus")
     rep.add_argument("--part", choices=[*PARTS, "all"], default="all")
     rep.add_argument("--misses", action="store_true", help="list the mails the engine got wrong, with its reasons")
+    rep.add_argument("--corpus", type=Path, action="append", default=[],
+                     help="replay another folder of .eml files + labels.json (e.g. `complaints corrections export`'s)")
     spd = sub.add_parser("speed", help="milliseconds per mail on one core")
     spd.add_argument("--kb", type=int, default=20)
     spd.add_argument("--runs", type=int, default=200)
@@ -176,7 +181,8 @@ def main() -> None:
         print(f"classify a {figures['kb']:g} KB mail ({figures['chars']:g} characters, {args.language}), one core, CPU: "
               f"median {figures['median_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms, max {figures['max_ms']:.1f} ms")
         return
-    for part in PARTS if args.part == "all" else (args.part,):
+    parts: list[str | Path] = list(args.corpus) or list(PARTS if args.part == "all" else (args.part,))
+    for part in parts:
         report = score(part)
         if report is None:
             print(f"== {part}: ABSENT — no {CORPUS / part / 'labels.json'} (the held-out part is added by the lead)\n")

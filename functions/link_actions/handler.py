@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.complaints.actions import RequestMeta, View
+from shared.complaints.bodies import BodyTooLargeError, MalformedBodyError, parse_body
 from shared.complaints.errors import LinkForbiddenError, LinkGoneError, LinkNotFoundError, RateLimitedError
 from shared.complaints.pages import error_view, render
 from shared.runtime.observability import logger, tracer
+from shared.runtime.settings import settings
+from shared.runtime.web import secured
 from shared.runtime.wiring import services
 
-MAX_BODY = 64 * 1024
 app = APIGatewayHttpResolver()
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; img-src data:",
-}
 
 
 def _wants_json() -> bool:
@@ -37,9 +31,8 @@ def _respond(view: View) -> Response[str]:
         if view.kind == "step":
             body = {"status": "step", "step": view.data["step"], "form_token": view.data["form_token"],
                     "errors": view.data.get("errors", {})}
-        return Response(view.status, "application/json", json.dumps(body, ensure_ascii=False, default=str),
-                        SECURITY_HEADERS)
-    return Response(view.status, "text/html; charset=utf-8", render(view), SECURITY_HEADERS)
+        return Response(view.status, "application/json", json.dumps(body, ensure_ascii=False, default=str))
+    return Response(view.status, "text/html; charset=utf-8", render(view))
 
 
 def _guard(call: Any) -> Response[str]:
@@ -54,6 +47,10 @@ def _guard(call: Any) -> Response[str]:
     except RateLimitedError:
         view = error_view(429)
     return _respond(view)
+
+
+def _refused(message: str) -> Response[str]:
+    return Response(400, "application/json", json.dumps({"status": "error", "error": message}))
 
 
 @app.get("/a/<link_id>")
@@ -73,20 +70,14 @@ def head(link_id: str) -> Response[str]:
 def decide(link_id: str) -> Response[str]:
     try:
         raw = app.current_event.decoded_body or ""
+        data, _ = parse_body(raw, (app.current_event.headers or {}).get("content-type", ""), settings().body_limits,
+                             form_by_default=True)
     except UnicodeDecodeError:  # API Gateway passes bytes that are not UTF-8 as base64
-        return Response(400, "application/json", json.dumps({"status": "error", "error": "the body must be UTF-8 text"}))
-    if len(raw.encode("utf-8")) > MAX_BODY:
+        return _refused("the body must be UTF-8 text")
+    except BodyTooLargeError:
         return _respond(error_view(413))
-    content_type = (app.current_event.headers or {}).get("content-type", "")
-    if "application/json" in content_type:
-        try:
-            data = json.loads(raw or "{}")
-        except json.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            return Response(400, "application/json", json.dumps({"status": "error", "error": "body must be a JSON object"}))
-    else:
-        data = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    except MalformedBodyError as exc:
+        return _refused(str(exc))
     http = app.current_event.request_context.http
     meta = RequestMeta(ip=http.source_ip or "", user_agent=http.user_agent or "")
     return _guard(lambda: services().actions.submit(link_id, data, meta))
@@ -95,4 +86,4 @@ def decide(link_id: str) -> Response[str]:
 @logger.inject_lambda_context(log_event=False)  # paths carry link ids: never log the event
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return secured(app.resolve(event, context))

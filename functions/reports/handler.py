@@ -41,6 +41,7 @@ from shared.complaints.reports import (
 )
 from shared.runtime.observability import logger, metrics, tracer
 from shared.runtime.settings import settings
+from shared.runtime.web import secured
 from shared.runtime.wiring import services
 
 app = APIGatewayHttpResolver()
@@ -69,7 +70,7 @@ def report(period: str) -> Response[str]:
     made = build_report(s.store, s.store, caller.tenant, scope, wanted, s.clock.now(),
                         language=params.get("lang") if params.get("lang") in ("zh", "en") else None)
     render, content_type = RENDERERS[fmt]
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    headers: dict[str, str] = {}
     if fmt == "csv":
         name = f"report-{wanted.key}-{scope.dealer or scope.region or caller.tenant.brand.id}.csv"
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -122,7 +123,7 @@ ACTIONS = {"monthly": monthly, "rebuild": rebuild}
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "requestContext" in event:  # the HTTP API
-        return app.resolve(event, context)
+        return secured(app.resolve(event, context))
     action = ACTIONS.get(str(event.get("action")))
     if action is None:
         raise InvalidInputError(f"unknown reports action {event.get('action')!r}")

@@ -6,11 +6,9 @@ brand's case answers 404 exactly like a case that does not exist."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, ForbiddenError, NotFoundError, ServiceError
@@ -18,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.complaints import corrections, manual_intake, notes
 from shared.complaints.accountability import AccountabilityForm, AccountabilityService, DoneForm, may_act
+from shared.complaints.bodies import BodyTooLargeError, MalformedBodyError, parse_body
 from shared.complaints.casework import Casework, ClassificationCorrection, DealerAssignment
 from shared.complaints.errors import CaseNotFoundError, ConfigurationError, InvalidInputError, InvalidTransitionError
 from shared.complaints.intake import IntakeResult
@@ -28,7 +27,6 @@ from shared.complaints.views import Viewer
 from shared.runtime.settings import settings
 from shared.runtime.wiring import services
 
-MAX_BODY = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -79,17 +77,13 @@ def body(router: BaseRouter) -> tuple[dict[str, Any], bool]:
         raw = event.decoded_body or ""
     except UnicodeDecodeError as exc:  # API Gateway passes bytes that are not UTF-8 as base64
         raise BadRequestError("the body must be UTF-8 text") from exc
-    if len(raw.encode("utf-8")) > MAX_BODY:
-        raise ServiceError(413, "body too large")
-    if "application/x-www-form-urlencoded" in (event.headers or {}).get("content-type", ""):
-        return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}, True
     try:
-        data = json.loads(raw or "{}")
-    except json.JSONDecodeError as exc:
-        raise BadRequestError("the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise BadRequestError("the body must be a JSON object")
-    return data, False
+        return parse_body(raw, (event.headers or {}).get("content-type", ""), settings().body_limits,
+                          form_by_default=False)
+    except BodyTooLargeError as exc:
+        raise ServiceError(413, "body too large") from exc
+    except MalformedBodyError as exc:
+        raise BadRequestError(str(exc)) from exc
 
 
 # ----- what staff do to a case (the API and the console alike) --------------------------------------

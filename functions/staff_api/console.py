@@ -51,6 +51,7 @@ from shared.complaints.views import (
     store_phase,
 )
 from shared.runtime.settings import settings
+from shared.runtime.web import page_headers
 from shared.runtime.wiring import services, staff_sessions
 
 router = APIGatewayHttpRouter()
@@ -274,13 +275,7 @@ def _to_sign_in(_: SignInRequired) -> Response[str]:
 
 # ----- rendering -------------------------------------------------------------------------------------
 def _headers() -> dict[str, str]:
-    hosted = settings().staff_sign_in_url
-    form_action = "'self'" + (f" {hosted}" if hosted else "")
-    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on our own forms.
-    return {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-            "X-Frame-Options": "DENY",
-            "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-                                       f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"}
+    return page_headers(form_action=settings().staff_sign_in_url)  # Cognito's sign-in page, in AWS
 
 
 def _render(template: str, session: Session | None, *, status: int = 200, nav: str = "",
@@ -520,7 +515,7 @@ def export() -> Response[str]:
     filters = _filters()
     cases = services().store.cases_for(caller.viewer, dealer=store_dealer(filters), phase=store_phase(filters))
     now = services().clock.now()
-    text = "\ufeff" + export_csv(case_rows(cases, caller.tenant, filters, now))  # the BOM: Excel reads UTF-8
+    text = "\ufeff" + export_csv(case_rows(cases, caller.tenant, filters, now), caller.tenant)  # the BOM: Excel reads UTF-8
     name = f"cases-{caller.tenant.calendar_for(None).local(now):%Y%m%d-%H%M}.csv"
     return Response(200, "text/csv; charset=utf-8", text,
                     {**_headers(), "Content-Disposition": f'attachment; filename="{name}"'})

@@ -36,6 +36,7 @@ from shared.complaints.views import (
     store_phase,
 )
 from shared.runtime.observability import logger, tracer
+from shared.runtime.web import secured
 from shared.runtime.wiring import services
 
 app = APIGatewayHttpResolver()
@@ -212,7 +213,7 @@ def intake_page(caller: Caller, status: int = 200, **context: Any) -> Response[s
             "brand_name": caller.tenant.brand.name_zh if zh and caller.tenant.brand.name_zh else caller.tenant.brand.name,
             **console.manual_intake_form(caller), "action": "/api/intake", "csrf": None, **context}
     html = TEMPLATES.get_template("pages/intake_form.html").render(page)
-    return Response(status, "text/html; charset=utf-8", html, {"Cache-Control": "no-store"})
+    return Response(status, "text/html; charset=utf-8", html)
 
 
 @app.get("/api/intake")
@@ -238,4 +239,4 @@ def manual_intake_route() -> Response[str] | dict[str, Any]:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return secured(app.resolve(event, context))

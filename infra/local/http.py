@@ -20,7 +20,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from infra import catalog
+from shared.complaints.bodies import BodyTooLargeError, MalformedBodyError, parse_json
 from shared.complaints.clock import iso, parse_iso
+from shared.runtime.settings import settings as function_settings
 
 from . import faults, tokens
 from .routes import api_function
@@ -184,7 +186,9 @@ class LocalHttpServer:
         elif path == "/_local/clock" and method == "GET":
             self._json(req, 200, self._clock())
         elif path == "/_local/clock" and method == "POST":
-            data = json.loads(body or b"{}")
+            data = self._body(req, body)
+            if data is None:
+                return
             self.runtime.clock.settle(10)  # what was already under way happens before time moves
             try:
                 if "advance_hours" in data:
@@ -205,10 +209,15 @@ class LocalHttpServer:
             if function not in {spec.name for spec in catalog.FUNCTIONS}:
                 self._json(req, 404, {"error": f"no function {function!r}"})
                 return
+            event = self._body(req, body)
+            if event is None:
+                return
             with self.runtime.clock.busy():
-                self._json(req, 200, self.runtime.invoke(function, json.loads(body or b"{}")))
+                self._json(req, 200, self.runtime.invoke(function, event))
         elif path == "/_local/token" and method == "POST":
-            data = json.loads(body or b"{}")
+            data = self._body(req, body)
+            if data is None:
+                return
             email = str(data.get("email", "")).lower()
             from shared.runtime.wiring import services
 
@@ -224,15 +233,28 @@ class LocalHttpServer:
         """GET: the fault plan in force and what it injected. POST a plan (``faults.plan_from_json``)
         to switch it on; ``{"rules": []}`` switches faults off."""
         if method == "POST":
+            data = self._body(req, body)
+            if data is None:
+                return
             try:
-                data = json.loads(body or b"{}")
-                plan = faults.plan_from_json(data if isinstance(data, dict) else {})
+                plan = faults.plan_from_json(data)
             except (ValueError, TypeError) as exc:
                 self._json(req, 400, {"error": str(exc)})
                 return
             faults.activate(plan) if plan.rules else faults.deactivate()
         current = faults.active()
         self._json(req, 200, current.summary() if current else {"rules": [], "total_injected": 0})
+
+    def _body(self, req: BaseHTTPRequestHandler, body: bytes) -> dict[str, Any] | None:
+        """A tool's JSON body, read as the functions read theirs; None when refused (400 sent)."""
+        try:
+            return parse_json(body, function_settings().body_limits)
+        except BodyTooLargeError as exc:
+            self._json(req, 413, {"error": str(exc)})
+            return None
+        except MalformedBodyError as exc:
+            self._json(req, 400, {"error": str(exc)})
+            return None
 
     def _clock(self) -> dict[str, Any]:
         clock = self.runtime.clock

@@ -21,6 +21,7 @@ from .errors import InvalidInputError, LinkForbiddenError, TaskNotOpenError
 from .forms import ExtensionRequestForm, FirstContactForm, parse_form
 from .lifecycle import Ctx, Lifecycle
 from .links import LinkService
+from .masking import mask_phone, mask_text
 from .models import Case, Extension, Link, TimelineEvent
 from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, Recipient, step_name
 from .replies import WORDS, MailReply, parse_reply
@@ -76,7 +77,7 @@ class LinkActions:
         if data.get("intent") == "extension":
             return self._ask_extension(ctx, link, data)
         try:
-            form = parse_form(link.step, data)
+            form = parse_form(link.step, data, ctx.tenant.policy_for(ctx.case.dealer))
             if isinstance(form, FirstContactForm) and ctx.case.dealer is None and not ctx.tenant.has_dealer(form.dealer):
                 raise InvalidInputError("a dealer must be assigned", {"dealer": "choose the dealer that will handle it"})
         except InvalidInputError as exc:
@@ -265,8 +266,8 @@ class LinkActions:
             theirs = m.direction == "in" and m.sender.lower() == email and notes.is_customers(m, promoted_notes)
             if ours or theirs:
                 body = _without_links(m.text)
-                shown.append({"at": m.at, "from_us": ours, "subject": m.subject,
-                              "text": body[:800] + ("…" if len(body) > 800 else "")})
+                shown.append({"at": m.at, "from_us": ours, "subject": masked(case, m.subject),
+                              "text": masked(case, body[:800]) + ("…" if len(body) > 800 else "")})
         return shown
 
     def _extendable(self, ctx: Ctx) -> bool:
@@ -287,7 +288,9 @@ class LinkActions:
                 "brand_name": tenant.brand.name_zh if tenant.brand.reply_language(case.language).startswith("zh")
                 else tenant.brand.name,
                 "dealer": tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None,
-                "phone_masked": _mask_phone(case.customer.phone)}
+                "phone_masked": mask_phone(case.customer.phone) if case.customer.phone else None,
+                "subject": masked(case, case.subject),
+                "plan_measures": masked(case, case.plan.measures) if case.plan else ""}
 
 
 _URL = re.compile(r"https?://\S+")
@@ -312,10 +315,10 @@ def _outcome(step: str, form: dict[str, Any]) -> str:
     return {"plan": "submitted", "survey": "rated"}.get(step, "done")
 
 
-def _mask_phone(phone: str | None) -> str | None:
-    if not phone:
-        return None
-    digits = phone.strip()
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 8 else "****"
+def masked(case: Case, text: str) -> str:
+    """Text for the customer's status page: the case's contact data, and any other, masked."""
+    vehicle = case.vehicle
+    return mask_text(text, (case.customer.email, case.customer.phone, vehicle.vin if vehicle else None,
+                            vehicle.plate if vehicle else None))
 
 

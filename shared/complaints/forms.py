@@ -7,10 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import InvalidInputError
 from .models import CompensationItem, Responsibility, RootCause
+from .policy import Policy
 
 
 class _Form(BaseModel):
@@ -44,6 +45,20 @@ class PlanForm(_Form):
     @property
     def total(self) -> Decimal:
         return sum((c.value for c in self.compensation), Decimal(0))
+
+    @field_validator("compensation")
+    @classmethod
+    def _within_the_policy(cls, items: list[CompensationItem], info: ValidationInfo) -> list[CompensationItem]:
+        for item in items:
+            if int(item.value.as_tuple().exponent) < -2:  # finite: the item refuses NaN and Infinity
+                raise ValueError("a value has at most two decimals (fen)")
+        # The brand's maximum, when the caller knows the policy (``parse_form``).
+        policy = (info.context or {}).get("policy")
+        total = sum((c.value for c in items), Decimal(0))
+        if isinstance(policy, Policy) and total > policy.approval.max_compensation:
+            raise ValueError(f"the compensation totals more than the policy's maximum of "
+                             f"¥{policy.approval.max_compensation:,.2f}")
+        return items
 
 
 class ApprovalForm(_Form):
@@ -113,8 +128,9 @@ FORMS: dict[str, type[_Form]] = {
 }
 
 
-def parse_form(step: str, data: dict[str, Any]) -> _Form:
-    """Validate a step's fields, from JSON or from a flat browser form.
+def parse_form(step: str, data: dict[str, Any], policy: Policy | None = None) -> _Form:
+    """Validate a step's fields, from JSON or from a flat browser form, within the case's
+    ``policy`` (a plan's compensation maximum).
 
     A browser form sends compensation as ``comp_kind_N``/``comp_value_N``/``comp_desc_N``
     rows; blank rows are ignored.
@@ -128,7 +144,7 @@ def parse_form(step: str, data: dict[str, Any]) -> _Form:
                 rows.append({"kind": kind, "value": value, "description": data.get(f"comp_desc_{n}", "")})
         data["compensation"] = rows
     try:
-        return FORMS[step].model_validate(data)
+        return FORMS[step].model_validate(data, context={"policy": policy})
     except ValidationError as exc:
         fields = {".".join(str(p) for p in e["loc"]) or "form": e["msg"].removeprefix("Value error, ")
                   for e in exc.errors()}

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .masking import EMAIL, PHONES, PLATE, VIN
 from .models import Case, Category, RootCause
 from .tenant import Tenant
 
@@ -30,7 +31,6 @@ UNKNOWN_ROOT_CAUSE = "unknown"  # a case closed without an investigation on reco
 # read as their ASCII forms; full-width punctuation stays, it is how Chinese is written.
 _WIDTH = {code: chr(code - 0xFEE0) for code in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B),
                                                0xFF20, 0xFF0B, 0xFF0D, 0xFF0E]}
-_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"
 _CJK = r"\u4e00-\u9fff"
 # The common surnames (百家姓, the ~100 most frequent): a surname before 先生/女士 is a name;
 # any character before them is not (这位女士, 维修师傅).
@@ -40,15 +40,12 @@ _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁
 # long numbers (ID and bank cards before phones), then vehicles, addresses and names.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE), "[link]"),
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"), "[email]"),
+    (EMAIL, "[email]"),
     (re.compile(r"(?<![\dA-Za-z])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?![\dA-Za-z])"), "[ID]"),
     (re.compile(r"(?<![\dA-Za-z])(?:\d{4}[\s-]?){3}\d{4}(?:\d{1,3})?(?!\d)"), "[card]"),
-    (re.compile(r"(?<![\dA-Za-z])[A-HJ-NPR-Z0-9]{13}[0-9]{4}(?![A-Za-z0-9])"), "[VIN]"),
-    (re.compile(r"(?<![\d+])(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)"), "[phone]"),
-    (re.compile(r"(?<![\d+])(?:\(?0\d{2,3}\)?[\s-]?)\d{7,8}(?!\d)"), "[phone]"),
-    (re.compile(r"\+\d{1,3}[\s-]?(?:\d[\s-]?){6,12}\d"), "[phone]"),
-    (re.compile(rf"[{_PROVINCES}]\s?[A-HJ-NP-Za-hj-np-z][\s·•.\-]?[A-HJ-NP-Za-hj-np-z0-9]{{5,6}}(?![A-Za-z0-9])"),
-     "[plate]"),
+    (VIN, "[VIN]"),
+    *((phone, "[phone]") for phone in PHONES),
+    (PLATE, "[plate]"),
     # 上海市浦东新区张杨路 123 号 4 栋 501 室, 幸福小区 3 号楼
     (re.compile(rf"(?:[{_CJK}]{{1,8}}(?:省|市|区|县|镇|乡|街道))*[{_CJK}\d]{{1,12}}(?:路|街|大道|巷|弄|道)\s*\d+\s*号"
                 rf"(?:\s*\d+\s*(?:栋|幢|号楼|单元|楼|层|室))*"), "[address]"),

@@ -63,6 +63,8 @@ class ApprovalPolicy(_Strict):
     escalate_after: Duration
     authority: list[AuthorityRule]
     top_level_kinds: list[str]  # compensation kinds that always need the last rule's roles
+    # The most a plan may offer in all (¥): a value beyond it is a typo or an attack, never a plan.
+    max_compensation: Decimal = Field(default=Decimal(10_000_000), gt=0)
 
     def roles_for(self, total: Decimal, kinds: set[str]) -> list[Role]:
         if kinds & set(self.top_level_kinds):

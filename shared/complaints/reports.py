@@ -11,8 +11,6 @@ due listed — and as of the moment the report is made while it runs (read from 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import uuid
@@ -24,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from .cells import decimal_text, money, write_csv
 from .charts import BAD, BRAND, GOOD, Bar, Series, bar_chart, column_chart, line_chart
 from .clock import iso
 from .errors import InvalidInputError
@@ -108,6 +107,9 @@ def label(key: str, zh: bool) -> str:
 
 
 # ----- periods and scopes ----------------------------------------------------------------------------
+YEARS = range(2000, 2101)
+
+
 @dataclass(frozen=True)
 class Period:
     kind: PeriodKind
@@ -116,19 +118,19 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        """``2026-11`` (a month), ``2026-Q4`` (a quarter), ``2026`` (a year)."""
+        """``2026-11`` (a month), ``2026-Q4`` (a quarter), ``2026`` (a year), of the years
+        ``YEARS`` (a calendar beyond them has no cases and breaks date arithmetic)."""
         t = text.strip().upper()
-        try:
-            if len(t) == 4 and t.isdigit():
-                return cls("year", int(t))
-            year, _, rest = t.partition("-")
-            if rest.startswith("Q") and rest[1:].isdigit() and 1 <= int(rest[1:]) <= 4:
-                return cls("quarter", int(year), int(rest[1:]))
-            if rest.isdigit() and 1 <= int(rest) <= 12 and len(year) == 4:
+        year, _, rest = t.partition("-")
+        if t.isascii() and len(year) == 4 and year.isdigit() and int(year) in YEARS:
+            if not rest and "-" not in t:
+                return cls("year", int(year))
+            if len(rest) == 2 and rest[0] == "Q" and rest[1] in "1234":
+                return cls("quarter", int(year), int(rest[1]))
+            if len(rest) in (1, 2) and rest.isdigit() and 1 <= int(rest) <= 12:
                 return cls("month", int(year), int(rest))
-        except ValueError:
-            pass
-        raise InvalidInputError("a period is YYYY-MM, YYYY-Qn or YYYY", {"period": text[:20]})
+        raise InvalidInputError(f"a period is YYYY-MM, YYYY-Qn or YYYY, of the years {YEARS.start}-{YEARS.stop - 1}",
+                                {"period": text[:20]})
 
     @classmethod
     def month_before(cls, at: datetime, timezone: str) -> Period:
@@ -419,7 +421,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Decimal):
-        return str(value.quantize(Decimal("0.01")))
+        return decimal_text(value)
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, float):
@@ -702,10 +704,6 @@ def score(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
-def money(value: Decimal | float) -> str:
-    return f"¥{Decimal(value):,.0f}"
-
-
 def render_html(report: Report) -> str:
     zh = report.zh
     s = report.summary
@@ -752,49 +750,38 @@ def _volume_chart(rows: list[Row], title: str, width: int = 440, label_width: in
 
 def render_csv(report: Report) -> str:
     """One figure per line: ``section,key,label,metric,value`` (UTF-8 with a BOM, for spreadsheets)."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["section", "key", "label", "metric", "value"])
+    lines: list[list[object]] = []
+    add = lines.append
     for name, value in asdict(report.summary).items():
-        w.writerow(["summary", report.scope.key, report.scope_name, name, _cell(value)])
+        add(["summary", report.scope.key, report.scope_name, name, value])
     for section, rows in (("category", report.by_category), ("severity", report.by_severity),
                           ("channel", report.by_channel), ("root_cause", report.by_root_cause),
                           ("top_issue", report.top_issues), ("responsibility", report.responsibility),
                           ("correction", report.corrections)):
         for r in rows:
-            w.writerow([section, r.key, r.label, "count", _cell(r.value)])
+            add([section, r.key, r.label, "count", r.value])
     for m in report.milestones:
         for metric in ("settled", "on_time", "rate"):
-            w.writerow(["milestone", m.key, m.label, metric, _cell(getattr(m, metric))])
+            add(["milestone", m.key, m.label, metric, getattr(m, metric)])
     for p in report.trend:
         for metric in ("received", "closed", "on_time_rate", "satisfaction", "rated"):
-            w.writerow(["trend", p.month, p.label, metric, _cell(getattr(p, metric))])
+            add(["trend", p.month, p.label, metric, getattr(p, metric)])
     for section, places in (("region", report.regions), ("dealer", report.dealers)):
         for place in places:
-            w.writerow([section, place.code, place.name, "rank", place.rank])
+            add([section, place.code, place.name, "rank", place.rank])
             for name, value in asdict(place.figures).items():
-                w.writerow([section, place.code, place.name, name, _cell(value)])
-            w.writerow([section, place.code, place.name, "at_risk", place.at_risk])
-    w.writerow(["at_risk", "", "", "overdue", report.at_risk_overdue])
-    w.writerow(["at_risk", "", "", "due_soon", report.at_risk_due_soon])
+                add([section, place.code, place.name, name, value])
+            add([section, place.code, place.name, "at_risk", place.at_risk])
+    add(["at_risk", "", "", "overdue", report.at_risk_overdue])
+    add(["at_risk", "", "", "due_soon", report.at_risk_due_soon])
     for c in report.at_risk:
-        w.writerow(["at_risk_case", c.case_no, c.milestone, "due", c.due])
-    w.writerow(["overdue_accountability", "", "", "total", report.overdue_tasks_total])
+        add(["at_risk_case", c.case_no, c.milestone, "due", c.due])
+    add(["overdue_accountability", "", "", "total", report.overdue_tasks_total])
     for t in report.overdue_tasks:
-        w.writerow(["overdue_accountability", t.case_no, t.measure, "days_overdue", t.days_overdue])
+        add(["overdue_accountability", t.case_no, t.measure, "days_overdue", t.days_overdue])
     for o in report.opinions:
-        w.writerow(["opinion", o.case_no, o.dealer, str(o.score), o.comment])
-    return "\ufeff" + out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return str(value.quantize(Decimal("0.01")))
-    if isinstance(value, float):
-        return f"{value:.4f}".rstrip("0").rstrip(".") if not value.is_integer() else str(int(value))
-    return str(value)
+        add(["opinion", o.case_no, o.dealer, str(o.score), o.comment])
+    return write_csv(["section", "key", "label", "metric", "value"], lines, bom=True)
 
 
 def render_json(report: Report) -> str:

@@ -4,8 +4,6 @@ breaching its deadline, and the console's filtered list and its CSV export."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -13,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from . import notes
+from .cells import write_csv
 from .clock import iso
 from .deadlines import step_schedule
 from .models import Case, Category, Classification, Phase, Severity, TimelineEvent
@@ -226,23 +225,22 @@ EXPORT_COLUMNS = ("case_no", "received_at", "dealer", "region", "channel", "leve
                   "subject")
 
 
-def export_csv(rows: list[CaseRow]) -> str:
+def export_csv(rows: list[CaseRow], tenant: Tenant) -> str:
     """The filtered list as CSV, for a spreadsheet. No customer contact data (name, e-mail,
-    phone, vehicle): the case number leads back to them for whoever may see the case."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        c = row.case
-        writer.writerow([_cell(v) for v in (
-            c.case_no, iso(c.received_at), c.dealer or TRIAGE, c.region or "", c.channel, c.level, c.phase,
+    phone, vehicle): the case number leads back to them for whoever may see the case. The
+    assignee is a member of staff or nobody: a case waiting on the customer is assigned to
+    the customer's address, which stays out."""
+    return write_csv(EXPORT_COLUMNS, (_export_row(row, tenant) for row in rows))
+
+
+def _export_row(row: CaseRow, tenant: Tenant) -> list[object]:
+    c = row.case
+    return [c.case_no, iso(c.received_at), c.dealer or TRIAGE, c.region or "", c.channel, c.level, c.phase,
             c.classification.category, c.classification.severity, c.classification.safety,
             c.classification.media_or_regulator, row.sla.state, row.sla.deadline or "",
-            iso(row.sla.due_at) if row.sla.due_at else "", c.assignee or "", c.subject)])
-    return out.getvalue()
+            iso(row.sla.due_at) if row.sla.due_at else "", staff_assignee(c, tenant), c.subject]
 
 
-def _cell(value: object) -> str:
-    """A spreadsheet must not run a cell as a formula (CSV injection)."""
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def staff_assignee(case: Case, tenant: Tenant) -> str:
+    """Who of the staff holds the case now ("" when it waits on the customer or on nobody)."""
+    return case.assignee if case.assignee and tenant.staff_member(case.assignee) else ""

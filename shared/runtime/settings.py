@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.complaints.bodies import BodyLimits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
@@ -23,6 +25,11 @@ class Settings(BaseSettings):
     link_secret: str | None = Field(default=None, min_length=32)
     dynamodb_endpoint: str | None = None
     link_requests_per_minute: int = 30  # per link: a person needs a few; more is a script
+    # What a POST body may be (shared/complaints/bodies.py, docs/security.md): the longest form
+    # is a plan of ~30 KB; nothing we read nests deeper than 3 or has a number of 20 characters.
+    body_max_bytes: int = 64 * 1024
+    json_max_depth: int = 20
+    json_max_number_length: int = 40
     # Reliability (docs/reliability.md): how hard the system tries, not policy.
     mail_send_attempts: int = 3  # sends of one mail, with jittered exponential backoff, before it waits for the reconciler
     mail_retry_base_s: float = 0.2  # backoff before the 2nd send: a random wait up to this, doubling, capped below
@@ -38,6 +45,10 @@ class Settings(BaseSettings):
     # hosted UI (https://<prefix>.auth.<region>.amazoncognito.com) and the console's app client.
     staff_sign_in_url: str = ""
     staff_client_id: str = ""
+
+    @property
+    def body_limits(self) -> BodyLimits:
+        return BodyLimits(self.body_max_bytes, self.json_max_depth, self.json_max_number_length)
 
 
 @lru_cache(maxsize=1)
