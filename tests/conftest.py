@@ -1,4 +1,5 @@
-"""Shared fixtures: the local runtime (moto + in-process Lambdas + virtual clock)."""
+"""Shared fixtures: the local runtime (moto + in-process Lambdas + virtual clock); each test
+marked with its tier, the folder it lives in; no network in the unit tier."""
 
 from __future__ import annotations
 
@@ -11,8 +12,30 @@ import pytest
 
 from infra.local.runtime import LocalConfig, LocalRuntime
 
+# Imports the X-Ray SDK, which opens a UDP socket (sending nothing: tracing is off): done here,
+# before any test runs, so that the unit tier's rule (no socket) holds for what its tests do.
+from shared.adapters.dynamodb import Item
+
 EMAILS = Path(__file__).parent / "data" / "emails"
 MONDAY_10AM_SHANGHAI = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+TIERS = ("unit", "integration", "workflow", "infra", "e2e")  # pyproject's markers, tests/<tier>/, `make <tier>`
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--screenshots", metavar="DIR", default=None,
+                     help="the browser tests keep their screenshots in DIR (make screenshots: docs/screenshots); "
+                          "by default in a temporary folder, so that a test run leaves the tree as it was")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        tier = item.path.relative_to(root).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: every test lives in the folder of its tier, one of {TIERS}")
+        item.add_marker(tier)
+        if tier == "unit":  # pytest-socket: a unit test that opens a socket fails (it belongs in another tier)
+            item.add_marker(pytest.mark.disable_socket)
 
 
 def sample(name: str) -> bytes:
@@ -22,7 +45,6 @@ def sample(name: str) -> bytes:
 @pytest.fixture(autouse=True)
 def no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """No operational path may Scan the table: any test that makes one fails."""
-    from shared.adapters.dynamodb import Item
 
     def scan(*args: object, **kwargs: object) -> None:
         raise AssertionError("Scan on an operational path")
