@@ -43,10 +43,9 @@ from typing import Any
 
 import boto3
 
-from benchmarks import function_output_option
+from benchmarks import function_output, function_output_option
 from benchmarks.lifecycles import EMAILS, START, DynamoMeter, new_case_samples, with_message_id
 from infra.local.http import recipients_of
-from infra.local.output import FUNCTION_OUTPUT
 from infra.local.runtime import LocalConfig, LocalRuntime, ses_event
 
 DEFAULT_MAILS = 200
@@ -291,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     function_output_option(parser)
     args = parser.parse_args(argv)
-    with FUNCTION_OUTPUT.sent_to(args.function_output):
+    with function_output(args.function_output):
         result = run_benchmark(args.mails, args.concurrency)
     print(report(result))
     if args.json:

@@ -39,11 +39,10 @@ from typing import Any, Literal
 
 import boto3
 
-from benchmarks import function_output_option
+from benchmarks import function_output, function_output_option
 from infra import catalog
 from infra.local.http import recipients_of
 from infra.local.outbox import SentMail
-from infra.local.output import FUNCTION_OUTPUT
 from infra.local.personas import Decide, Personas, happy_path
 from infra.local.runtime import LocalConfig, LocalInvocationError, LocalRuntime, state_machine_arn
 
@@ -675,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(render_costs(saved, args.lambda_ms))
         return 0
-    with FUNCTION_OUTPUT.sent_to(args.function_output):
+    with function_output(args.function_output):
         result = run_benchmark(args.cases, args.concurrency, args.scenario, timeout_s=args.timeout,
                                progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None,
                                serialize_dynamodb=not args.no_dynamodb_lock)

@@ -50,11 +50,10 @@ from typing import Any
 
 import boto3
 
-from benchmarks import function_output_option
+from benchmarks import function_output, function_output_option
 from benchmarks.lifecycles import START, _machine
 from infra.local import faults
 from infra.local.faults import FaultPlan, FaultRule
-from infra.local.output import FUNCTION_OUTPUT
 from infra.local.personas import Personas, happy_path
 from infra.local.runtime import LocalConfig, LocalRuntime, state_machine_arn
 from infra.local.smtp import start_smtp
@@ -276,7 +275,6 @@ def run_intake_load(mails: int, senders: int, plan: FaultPlan | None = None,
                              retries["4xx"], reconciled, injected, machine)
     finally:
         faults.deactivate()
-        wiring.configure(workflow=None)  # the next runtime in this process starts lifecycles again
         smtp.stop()
         runtime.stop()
 
@@ -549,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None
     intake = lifecycles = None
     load_start = os.getloadavg()[0]
-    with FUNCTION_OUTPUT.sent_to(args.function_output):
+    with function_output(args.function_output):
         if args.mails:
             plan = soak_plan(args.faults, args.seed) if args.faults else None
             intake = run_intake_load(args.mails, args.senders, plan, progress)

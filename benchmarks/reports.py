@@ -47,9 +47,8 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from benchmarks import function_output_option
+from benchmarks import function_output, function_output_option
 from benchmarks.lifecycles import DynamoMeter
-from infra.local.output import FUNCTION_OUTPUT
 from infra.local.runtime import DEMO_TENANT, LocalConfig, LocalRuntime
 from shared.complaints import kpis
 from shared.complaints.models import (
@@ -491,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     function_output_option(parser)
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
-    with FUNCTION_OUTPUT.sent_to(args.function_output):
+    with function_output(args.function_output):
         results = [run_size(n, args.dealers, args.seed, args.moto_as_is) for n in [*args.also, args.cases]]
     out = render(results, (load_start, os.getloadavg()[0]))
     print("\n" + out)

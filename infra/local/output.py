@@ -25,7 +25,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TextIO
 
 from aws_lambda_powertools import Logger, Metrics
@@ -62,17 +61,16 @@ class WholeLines(io.TextIOBase):
         """An unfinished line waits for its newline: only whole lines go out."""
 
     @contextmanager
-    def sent_to(self, path: Path) -> Iterator[None]:
-        """Lines go to ``path`` instead of stdout for the duration (benchmarks: their report
-        alone on stdout)."""
-        with path.open("a", encoding="utf-8") as file:
+    def sent_to(self, target: TextIO) -> Iterator[None]:
+        """Lines go to ``target`` for the duration: a benchmark's report or a command's output
+        stays alone on stdout, as if the functions ran in a process of their own."""
+        with self._lock:
+            previous, self._target = self._target, target
+        try:
+            yield
+        finally:
             with self._lock:
-                previous, self._target = self._target, file
-            try:
-                yield
-            finally:
-                with self._lock:
-                    self._target = previous
+                self._target = previous
 
 
 FUNCTION_OUTPUT = WholeLines()

@@ -128,7 +128,7 @@ class LocalRuntime:
         self._create_resources()
         from shared.runtime import wiring
 
-        wiring.configure(clock=self.clock, mailer=faults.FaultingMailer(self.outbox))
+        wiring.reset(clock=self.clock, mailer=faults.FaultingMailer(self.outbox))
         self.seed_tenant(self.config.tenant_file)
         return self
 
