@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,13 @@ def test_risk_buckets_of_past_months_are_compacted_without_losing_a_concurrent_a
                    if "|" in name and value.get("N") == "0")
 
     before = mixed.kpi_risk_buckets("aurora")
-    assert zeros() > 0  # cases that closed left their buckets at 0
+    # A case at risk in a past month has closed since: its count there went up, then back to 0. (Made
+    # here: the monthly run, in another test, may have compacted the zeros the mix's own cases left.)
+    month, scope, metric = next((m, s, k) for (m, s), counts in before.items() for k in kpis.RISK_METRICS
+                                if k not in counts)
+    for delta in (1, -1):
+        mixed.kpi_apply(kpis.KpiChanges("aurora", "", risk={(month, scope): {metric: Decimal(delta)}}))
+    assert zeros() > 0 and mixed.kpi_risk_buckets("aurora") == before
     # A stale read: the compaction sees a count at 0 that a case write has just made 1 again.
     stale_month, stale_scope = min(before)
     stale_name = f"{next(iter(before[(stale_month, stale_scope)]))}|{stale_scope}"
