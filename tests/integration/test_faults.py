@@ -198,13 +198,8 @@ def test_a_task_that_keeps_timing_out_parks_its_case_visibly_even_when_mail_fail
 
 
 def test_plans_switch_on_and_off_over_http(manual_runtime: LocalRuntime) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = LocalHttpServer(manual_runtime, LocalSettings(http_port=port)).start()
-    base = f"http://127.0.0.1:{port}/_local/faults"
+    server = LocalHttpServer(manual_runtime, LocalSettings(http_port=0)).start()  # a port of its own, race-free
+    base = f"http://127.0.0.1:{server.server.server_address[1]}/_local/faults"
 
     def post(body: bytes) -> tuple[int, Any]:
         req = urllib.request.Request(base, data=body, method="POST", headers={"Content-Type": "application/json"})

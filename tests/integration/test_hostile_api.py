@@ -4,7 +4,6 @@ oversized and malformed bodies get a clear 4xx (never a 5xx), and change nothing
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -38,11 +37,8 @@ class Api:
 
 @pytest.fixture
 def api(manual_runtime: LocalRuntime) -> Iterator[Api]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = LocalHttpServer(manual_runtime, LocalSettings(http_port=port)).start()
-    yield Api(f"http://127.0.0.1:{port}")
+    server = LocalHttpServer(manual_runtime, LocalSettings(http_port=0)).start()  # a port of its own, race-free
+    yield Api(f"http://127.0.0.1:{server.server.server_address[1]}")
     server.stop()
     manual_runtime.clock.settle(30)
 
