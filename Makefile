@@ -6,7 +6,7 @@ LOCK := requirements.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install lock browser run test lint typecheck unit synth cfn-lint deploy destroy benchmark clean asl
+.PHONY: install lock browser run test lint typecheck synth cfn-lint deploy destroy benchmark clean asl
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,8 +38,34 @@ typecheck: install
 test: install browser lint typecheck
 	$(VENV)/bin/pytest
 
-unit: install
-	$(VENV)/bin/pytest tests/unit
+# One tier of the suite: tests/<tier>/, each test marked with its tier (`pytest -m "not e2e"` works too).
+TIERS := unit integration workflow security infra e2e
+.PHONY: $(TIERS) test-shuffled test-repeat screenshots
+$(TIERS): install
+	$(VENV)/bin/pytest tests/$@
+e2e: browser
+
+# The unit, integration and workflow tiers in a random order, a new one each time (its seed is printed
+# at the top; SEED=<n> replays it): a test that passes only after another one, or only alone, fails here.
+test-shuffled: install
+	$(VENV)/bin/pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED)) tests/unit tests/integration tests/workflow tests/security
+
+# N runs of the whole suite on this clone (each must leave `git status` as it found it), then a
+# shuffled one. A failure is a defect to fix at its cause (docs/decisions.md), never a retry.
+N ?= 5
+test-repeat: install browser lint typecheck
+	@before="$$(git status --porcelain 2>/dev/null)"; failed=0; \
+	for run in $$(seq 1 $(N)); do \
+		echo "== test-repeat: run $$run of $(N)"; \
+		$(VENV)/bin/pytest -q || failed=$$((failed + 1)); \
+		if [ "$$(git status --porcelain 2>/dev/null)" != "$$before" ]; then \
+			echo "== test-repeat: run $$run changed the work tree:"; git status --short; failed=$$((failed + 1)); fi; \
+	done; \
+	echo "== test-repeat: $$failed failure(s) in $(N) runs"; test $$failed -eq 0
+	$(MAKE) --no-print-directory test-shuffled
+
+screenshots: install browser  # refreshes docs/screenshots (the README shows them) from the browser tests
+	$(VENV)/bin/pytest tests/e2e/test_browser.py tests/e2e/test_console_browser.py --screenshots docs/screenshots
 
 # AWS (docs/deploy.md). The CDK CLI is pinned: npm's `latest` is a 3.x that cannot read
 # current cloud assemblies. Context comes from these variables, each optional except STAGE

@@ -43,6 +43,7 @@ from typing import Any
 
 import boto3
 
+from benchmarks import function_output, function_output_option
 from benchmarks.lifecycles import EMAILS, START, DynamoMeter, new_case_samples, with_message_id
 from infra.local.http import recipients_of
 from infra.local.runtime import LocalConfig, LocalRuntime, ses_event
@@ -289,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mails", type=int, default=DEFAULT_MAILS)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    function_output_option(parser)
     args = parser.parse_args(argv)
-    result = run_benchmark(args.mails, args.concurrency)
+    with function_output(args.function_output):
+        result = run_benchmark(args.mails, args.concurrency)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result.as_dict(), indent=2), "utf-8")

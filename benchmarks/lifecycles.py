@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import boto3
 
+from benchmarks import function_output, function_output_option
 from infra import catalog
 from infra.local.http import recipients_of
 from infra.local.outbox import SentMail
@@ -665,6 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="let concurrent DynamoDB requests into moto (reproduces its race, see docs/benchmarks.md)")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="run nothing: print the tables of a result written earlier with --json")
+    function_output_option(parser)
     args = parser.parse_args(argv)
     if args.render:
         saved = BenchmarkResult.from_dict(json.loads(args.render.read_text("utf-8")))
@@ -672,9 +674,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(render_costs(saved, args.lambda_ms))
         return 0
-    result = run_benchmark(args.cases, args.concurrency, args.scenario, timeout_s=args.timeout,
-                           progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None,
-                           serialize_dynamodb=not args.no_dynamodb_lock)
+    with function_output(args.function_output):
+        result = run_benchmark(args.cases, args.concurrency, args.scenario, timeout_s=args.timeout,
+                               progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None,
+                               serialize_dynamodb=not args.no_dynamodb_lock)
     print(render(result))
     print()
     print(render_costs(result, args.lambda_ms))

@@ -50,6 +50,7 @@ from typing import Any
 
 import boto3
 
+from benchmarks import function_output, function_output_option
 from benchmarks.lifecycles import START, _machine
 from infra.local import faults
 from infra.local.faults import FaultPlan, FaultRule
@@ -274,7 +275,6 @@ def run_intake_load(mails: int, senders: int, plan: FaultPlan | None = None,
                              retries["4xx"], reconciled, injected, machine)
     finally:
         faults.deactivate()
-        wiring.configure(workflow=None)  # the next runtime in this process starts lifecycles again
         smtp.stop()
         runtime.stop()
 
@@ -542,18 +542,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--progress", action="store_true")
+    function_output_option(parser)
     args = parser.parse_args(argv)
     progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None
     intake = lifecycles = None
     load_start = os.getloadavg()[0]
-    if args.mails:
-        plan = soak_plan(args.faults, args.seed) if args.faults else None
-        intake = run_intake_load(args.mails, args.senders, plan, progress)
-        if progress:
-            progress(render(intake, None, args.faults))
-    if args.lifecycles:
-        plan = soak_plan(args.faults, args.seed + 1) if args.faults else None
-        lifecycles = run_lifecycle_load(args.lifecycles, plan, progress=progress)
+    with function_output(args.function_output):
+        if args.mails:
+            plan = soak_plan(args.faults, args.seed) if args.faults else None
+            intake = run_intake_load(args.mails, args.senders, plan, progress)
+            if progress:
+                progress(render(intake, None, args.faults))
+        if args.lifecycles:
+            plan = soak_plan(args.faults, args.seed + 1) if args.faults else None
+            lifecycles = run_lifecycle_load(args.lifecycles, plan, progress=progress)
     load_average = (load_start, os.getloadavg()[0])
     print(render(intake, lifecycles, args.faults, load_average))
     if args.json:

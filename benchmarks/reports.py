@@ -47,6 +47,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from benchmarks import function_output, function_output_option
 from benchmarks.lifecycles import DynamoMeter
 from infra.local.runtime import DEMO_TENANT, LocalConfig, LocalRuntime
 from shared.complaints import kpis
@@ -486,9 +487,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--moto-as-is", action="store_true", help="leave moto's sorted walk of index queries")
+    function_output_option(parser)
     args = parser.parse_args(argv)
     load_start = os.getloadavg()[0]
-    results = [run_size(n, args.dealers, args.seed, args.moto_as_is) for n in [*args.also, args.cases]]
+    with function_output(args.function_output):
+        results = [run_size(n, args.dealers, args.seed, args.moto_as_is) for n in [*args.also, args.cases]]
     out = render(results, (load_start, os.getloadavg()[0]))
     print("\n" + out)
     if args.json:

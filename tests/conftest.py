@@ -1,4 +1,5 @@
-"""Shared fixtures: the local runtime (moto + in-process Lambdas + virtual clock)."""
+"""Shared fixtures: the local runtime (moto + in-process Lambdas + virtual clock); each test
+marked with its tier, the folder it lives in; no network in the unit tier."""
 
 from __future__ import annotations
 
@@ -11,8 +12,30 @@ import pytest
 
 from infra.local.runtime import LocalConfig, LocalRuntime
 
+# Imports the X-Ray SDK, which opens a UDP socket (sending nothing: tracing is off): done here,
+# before any test runs, so that the unit tier's rule (no socket) holds for what its tests do.
+from shared.adapters.dynamodb import Item
+
 EMAILS = Path(__file__).parent / "data" / "emails"
 MONDAY_10AM_SHANGHAI = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+TIERS = ("unit", "integration", "workflow", "security", "infra", "e2e")  # pyproject's markers, tests/<tier>/, `make <tier>`
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--screenshots", metavar="DIR", default=None,
+                     help="the browser tests keep their screenshots in DIR (make screenshots: docs/screenshots); "
+                          "by default in a temporary folder, so that a test run leaves the tree as it was")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        tier = item.path.relative_to(root).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: every test lives in the folder of its tier, one of {TIERS}")
+        item.add_marker(tier)
+        if tier == "unit":  # pytest-socket: a unit test that opens a socket fails (it belongs in another tier)
+            item.add_marker(pytest.mark.disable_socket)
 
 
 def sample(name: str) -> bytes:
@@ -22,7 +45,6 @@ def sample(name: str) -> bytes:
 @pytest.fixture(autouse=True)
 def no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """No operational path may Scan the table: any test that makes one fails."""
-    from shared.adapters.dynamodb import Item
 
     def scan(*args: object, **kwargs: object) -> None:
         raise AssertionError("Scan on an operational path")
@@ -45,12 +67,16 @@ def manual_runtime() -> Iterator[LocalRuntime]:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    """Until ``predicate()`` holds, for ``timeout`` seconds of this process's CPU: the same steps take
+    more wall time on a machine busy with other work, not more work (60 s of wall time ran out under
+    load). Ten times that on the wall clock stops a wait that nothing works towards."""
+    cpu_end, wall_end = time.process_time() + timeout, time.monotonic() + 10 * timeout
+    while time.process_time() < cpu_end and time.monotonic() < wall_end:
         if predicate():
             return
         time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
+    if not predicate():
+        raise AssertionError("condition not reached in time")
 
 
 def finished(runtime: LocalRuntime, case_no: str) -> Callable[[], bool]:

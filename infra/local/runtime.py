@@ -115,8 +115,11 @@ class LocalRuntime:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                       "lambda": {"use_docker": True}})
         self._mock.start()
-        from . import faults, moto_patches
+        from shared.runtime.observability import logger, metrics
 
+        from . import faults, moto_patches, output
+
+        output.install(logger, metrics)  # the functions share this process's stdout: whole lines only
         moto_patches.install_clock(self.clock)
         moto_patches.install_lambda_seam(self.clock, self.invocations.record)
         moto_patches.install_dynamodb_lock()
@@ -127,7 +130,7 @@ class LocalRuntime:
         self._create_resources()
         from shared.runtime import wiring
 
-        wiring.configure(clock=self.clock, mailer=faults.FaultingMailer(self.outbox))
+        wiring.reset(clock=self.clock, mailer=faults.FaultingMailer(self.outbox))
         self.seed_tenant(self.config.tenant_file)
         return self
 

@@ -47,6 +47,15 @@ def configure(**overrides: Any) -> None:
     _services = None
 
 
+def reset(**overrides: Any) -> None:
+    """Forget every adapter replaced so far, then replace these: a new local runtime starts from its
+    own, not from what an earlier one in this process left (a benchmark's state machine)."""
+    global _sessions
+    _overrides.clear()
+    _sessions = None
+    configure(**overrides)
+
+
 def staff_sessions() -> StaffSessions:
     """How the console signs staff in: Cognito in AWS; the local runtime configures its stand-in."""
     global _sessions

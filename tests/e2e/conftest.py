@@ -13,13 +13,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,12 +78,15 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     http_port, smtp_port = _free_port(), _free_port()
     env = {**os.environ, "COMPLAINTS_HTTP_PORT": str(http_port), "COMPLAINTS_SMTP_PORT": str(smtp_port),
            "COMPLAINTS_CLOCK": "manual"}
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.cli", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Its output to a file: a pipe nobody reads fills up (64 KB of log lines) and stops the stack.
+    output = tmp_path_factory.mktemp("stack") / "output.log"
+    with output.open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "infra.local.cli", "run"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
     stack = Stack(f"http://127.0.0.1:{http_port}", smtp_port)
     try:
         end = time.monotonic() + 60
@@ -92,7 +95,7 @@ def stack() -> Iterator[Stack]:
                 stack.request("GET", "/_local/clock")
                 break
             except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert proc.poll() is None, output.read_text("utf-8")
                 assert time.monotonic() < end, "the stack did not start"
                 time.sleep(0.2)
         yield stack
@@ -114,3 +117,22 @@ def browser() -> Iterator[Browser]:
         chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield chromium
         chromium.close()
+
+
+Shot = Callable[[Page, str], Path]
+
+
+@pytest.fixture(scope="session")
+def shot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Shot:
+    """A full-page screenshot as ``<name>.png``, its path returned: in a temporary folder, or in
+    ``--screenshots DIR`` (``make screenshots`` refreshes docs/screenshots, which the README shows)."""
+    chosen = request.config.getoption("screenshots")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page: Page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

@@ -1,8 +1,8 @@
 """The staff console in a real headless Chromium (Debian's ``chromium``, driven by Playwright):
 the brand's customer-relations center signs in, filters the cases, opens the one about to
 breach, corrects its triage, opens the monthly report and searches the case library.
-Screenshots go to ``docs/screenshots/`` (console-list.png, console-case.png,
-console-report.png, console-library.png, console-list-phone.png)."""
+Screenshots (``make screenshots``: docs/screenshots/): console-list.png, console-case.png,
+console-report.png, console-library.png, console-list-phone.png."""
 
 from __future__ import annotations
 
@@ -10,21 +10,14 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Browser, ViewportSize, expect
 
-from tests.e2e.conftest import Stack
-from tests.e2e.test_browser import PHONE, SHOTS
+from tests.e2e.conftest import Shot, Stack
+from tests.e2e.test_browser import PHONE
 
-pytestmark = pytest.mark.e2e
 DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 CR = "cr.center@aurora-motors.example"
 CS = "cs.sh001@dealers.example"
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def register(stack: Stack, token: str, minutes_ago: int, **fields: str) -> str:
@@ -50,7 +43,8 @@ def close_through_the_links(stack: Stack, case_no: str, customer: str) -> None:
     submit("carry_out", CS, notes="已补做并清洗，客户满意。")
 
 
-def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack: Stack, browser: Browser) -> None:
+def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack: Stack, browser: Browser,
+                                                                           shot: Shot) -> None:
     token = stack.json("POST", "/_local/token", {"email": CR})["token"]
     phone = {"customer_name": "赵敏", "customer_phone": "13911112222"}
     soon = register(stack, token, 55, dealer="SH001", subject="新车刹车异响，担心安全",
@@ -69,6 +63,7 @@ def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack
                                 "车牌沪B54321。", customer_name="周杰", customer_email="zhou.jie@mail.example")
     close_through_the_links(stack, done, "zhou.jie@mail.example")
 
+    shots: list[Path] = []
     page = browser.new_page(viewport=DESKTOP)
     page.goto(stack.base + "/console")
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
@@ -86,14 +81,14 @@ def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack
     expect(page.locator("tr", has_text=overdue).locator(".badge").first).to_have_text("已超时")
     expect(page.locator("tr", has_text=fresh).locator(".badge").first).to_have_text("正常")
     expect(page.locator("table.cases")).not_to_contain_text(done)  # closed
-    shot(page, "console-list")
+    shots.append(shot(page, "console-list"))
 
     phone_page = browser.new_page(viewport=PHONE, is_mobile=True)
     phone_page.context.add_cookies([{"name": c["name"], "value": c["value"], "url": stack.base + "/console"}
                                     for c in page.context.cookies()])
     phone_page.goto(page.url)
     expect(phone_page.locator("table.cases tbody tr").first).to_contain_text(soon)
-    shot(phone_page, "console-list-phone")
+    shots.append(shot(phone_page, "console-list-phone"))
 
     page.get_by_label("门店").select_option("BJ002")
     page.get_by_role("button", name="筛选").click()
@@ -113,13 +108,13 @@ def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack
     page.get_by_role("button", name="保存").click()
     expect(page.get_by_role("status")).to_have_text("分类已更正。")
     expect(page.locator("ol.timeline")).to_contain_text("Classification corrected")
-    shot(page, "console-case")
+    shots.append(shot(page, "console-case"))
 
     # The monthly report (the reports function's, served to the console's session), then the case library.
     page.get_by_role("link", name="月度报表").click()
     expect(page).to_have_url(re.compile(r"/console/reports/\d{4}-\d{2}$"))
     expect(page.locator("body")).to_contain_text("极光汽车")
-    shot(page, "console-report")
+    shots.append(shot(page, "console-report"))
     page.go_back()
     page.get_by_role("link", name="案例库").click()
     page.get_by_label("关键词").fill("空调滤芯")
@@ -130,6 +125,5 @@ def test_brand_staff_sign_in_filter_open_a_case_the_report_and_the_library(stack
         expect(entry).not_to_contain_text(personal)
     entry.get_by_text("处理经过").click()
     expect(entry).to_contain_text("空调滤芯未按保养单更换")
-    shot(page, "console-library")
-    for name in ("console-list", "console-case", "console-report", "console-library", "console-list-phone"):
-        assert Path(SHOTS / f"{name}.png").stat().st_size > 5000
+    shots.append(shot(page, "console-library"))
+    assert len(shots) == 5 and all(p.stat().st_size > 5000 for p in shots)

@@ -11,8 +11,6 @@ import pytest
 
 from tests.e2e.conftest import ROOT, Stack
 
-pytestmark = pytest.mark.e2e
-
 
 def test_a_complaint_from_mail_to_survey(stack: Stack) -> None:
     raw = (ROOT / "tests" / "data" / "emails" / "p01_brake_failure_sh001.eml").read_bytes()

@@ -3,7 +3,6 @@ with a second brand whose dealers have the same codes as the first's."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -18,12 +17,9 @@ from tests.unit.test_staff_views import other_brand_doc
 
 @pytest.fixture
 def api(manual_runtime: LocalRuntime) -> Iterator[Api]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = LocalSettings(http_port=port)
+    settings = LocalSettings(http_port=0)  # the server binds a port of its own: no race for it
     server = LocalHttpServer(manual_runtime, settings).start()
-    yield Api(f"http://127.0.0.1:{port}", settings.token_secret)
+    yield Api(f"http://127.0.0.1:{server.server.server_address[1]}", settings.token_secret)
     server.stop()
     manual_runtime.clock.settle(30)
 

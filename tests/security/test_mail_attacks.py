@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -228,9 +229,9 @@ def test_a_40_mb_mail_gets_its_disposition_well_within_the_function_timeout(monk
     classified: list[int] = []
     real = intake_module.classify
 
-    def classify(subject: str, text: str) -> ClassificationResult:  # the real one, its input measured
-        classified.append(len(text.encode("utf-8")))
-        return real(subject, text)
+    def classify(subject: str, text: str, rules: dict[str, Any] | None = None) -> ClassificationResult:
+        classified.append(len(text.encode("utf-8")))  # the real one, its input measured
+        return real(subject, text, rules)
     monkeypatch.setattr(intake_module, "classify", classify)
     text = "我的车刹车有异响，经销商一直不处理。The brakes squeal and nobody fixes them. " * 420_000  # 40 MB
     started = time.monotonic()
