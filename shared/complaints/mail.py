@@ -534,7 +534,9 @@ def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, i
     else:
         decoded = part.get_payload(decode=True)
         data = decoded if isinstance(decoded, bytes) else b""
-    name = _safe_filename(filename or "", ctype, len(content.attachments) + 1)
+    description = _raw_header(part, "content-description")
+    name = _safe_filename(filename or "", ctype, len(content.attachments) + 1,
+                          _header_text(description, warnings) if description else "")
     content.attachments.append(Attachment(filename=name, content_type=ctype, size=len(data), payload=data))
 
 
@@ -563,9 +565,19 @@ def _message_bytes(msg: Message) -> bytes:
         return b""
 
 
-def _safe_filename(name: str, content_type: str, index: int) -> str:
+# Types without a registered extension whose content is lines of text (RFC 3464, RFC 8098).
+_TEXT_TYPES = frozenset({"message/delivery-status", "message/disposition-notification", "text/rfc822-headers"})
+
+
+def _safe_filename(name: str, content_type: str, index: int, description: str = "") -> str:
     """A name safe to store and show: no directories, control or bidi characters, no
-    reserved punctuation, bounded length; generated from the type when nothing is left."""
+    reserved punctuation, bounded length. A nameless part is named after its description
+    ("Delivery report.txt" says more to staff than "attachment-1.bin"), else numbered;
+    the extension comes from its type."""
+    if not name.strip() and description.strip():
+        extension = _extension(content_type)
+        stem = _safe_filename(description.replace("/", "-").replace("\\", "-"), content_type, index)[:100]
+        return stem if stem.lower().endswith(extension) else stem + extension
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = " ".join(re.sub(r'[<>:"|?*]', "_", name).split()).lstrip(". ")
@@ -573,9 +585,14 @@ def _safe_filename(name: str, content_type: str, index: int) -> str:
         stem, dot, ext = name.rpartition(".")
         name = stem[: 150 - len(ext) - 1] + dot + ext if dot and len(ext) <= 10 else name[:150]
     if not name:
-        extension = mimetypes.guess_extension(content_type) or (".txt" if content_type.startswith("text/") else ".bin")
-        name = f"attachment-{index}{extension}"
+        name = f"attachment-{index}{_extension(content_type)}"
     return name
+
+
+def _extension(content_type: str) -> str:
+    if content_type.startswith("text/") or content_type in _TEXT_TYPES:
+        return mimetypes.guess_extension(content_type) or ".txt"
+    return mimetypes.guess_extension(content_type) or ".bin"
 
 
 # --- kind -----------------------------------------------------------------------------

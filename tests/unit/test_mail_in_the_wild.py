@@ -107,3 +107,30 @@ def test_an_auto_reply_subject_drops_a_mail_only_with_a_body_that_reads_as_one()
 def test_header_evidence_alone_makes_an_auto_reply() -> None:
     assert parse("From: a@corp.example", "Subject: Bremsen", "Auto-Submitted: auto-replied").kind == "auto_reply"
     assert parse("From: a@corp.example", "Subject: Bremsen", "X-Autorespond: yes").kind == "auto_reply"
+
+
+# --- attachment names -------------------------------------------------------------------
+
+def _report_with(parts: str) -> ParsedMail:
+    return parse("From: MAILER-DAEMON@mx.mail.example (Mail Delivery System)", "Subject: Undelivered Mail",
+                 'Content-Type: multipart/mixed; boundary="b"',
+                 body=("--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+                       + parts + "--b--\r\n").encode())
+
+
+def test_a_nameless_part_is_named_after_its_description() -> None:
+    """A delivery report names none of its parts; their descriptions say what they are."""
+    parsed = _report_with(
+        "--b\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.mail.example\r\n\r\nFinal-Recipient: rfc822; li@mail.example\r\nAction: failed\r\n"
+        "--b\r\nContent-Description: =?utf-8?Q?R=C3=BCckl=C3=A4ufer?= / Kopie\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: kefu@brand.example\r\nSubject: Ihr Fall\r\n\r\nHallo\r\n")
+    assert [a.filename for a in parsed.attachments] == ["Delivery report.txt", "Rückläufer - Kopie.eml"]
+
+
+def test_a_nameless_undescribed_part_is_numbered_and_a_named_one_keeps_its_name() -> None:
+    parsed = _report_with(
+        "--b\r\nContent-Type: message/disposition-notification\r\n\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n"
+        '--b\r\nContent-Description: Rechnung\r\nContent-Type: application/pdf; name="rechnung-4711.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n")
+    assert [a.filename for a in parsed.attachments] == ["attachment-1.txt", "rechnung-4711.pdf"]
