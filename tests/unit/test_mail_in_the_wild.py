@@ -90,6 +90,30 @@ def test_a_header_block_after_stray_lines_is_read(stray: str) -> None:
     assert "stray lines before the headers skipped" in parsed.warnings
 
 
+@pytest.mark.parametrize("stray", [None, "---- Original email message ----"])
+def test_received_lines_that_lost_their_folding_indent_do_not_end_the_headers(stray: str | None) -> None:
+    """A relay that drops the indent of a Received header's continuation lines would leave
+    To, Subject and From below them in the body."""
+    headers = ["Return-Path: kai.wolf@mail.example",
+               "Received: from mx.mail.example ([192.0.2.7])", "by mx.aurora-motors.example with ESMTP",
+               "for kefu@aurora-motors.example;", "Thu, 3 Dec 2026 16:58:16 +0100",
+               "Received: by mx.mail.example (Postfix, from userid 500)", "id 58E7387959; Thu, 3 Dec 2026 16:58:28 +0100",
+               "To: kefu@aurora-motors.example", "Subject: Kontaktformular", "From: kai.wolf@mail.example"]
+    parsed = parse(*([stray] if stray else []), *headers)
+    assert (parsed.from_address, parsed.subject) == ("kai.wolf@mail.example", "Kontaktformular")
+    assert parsed.text == "Guten Tag, die Bremsen quietschen."
+    assert "header lines that lost their folding indent read as continued headers" in parsed.warnings
+
+
+def test_a_body_after_a_missing_blank_line_is_not_taken_for_folded_headers() -> None:
+    """Without a header every mail has below it, an unindented line is where the body begins."""
+    raw = (b"X-Mailer: webform\r\nX-Form: 7\r\nGuten Tag, die Bremsen quietschen.\r\nX-Note: bitte anrufen\r\n"
+           b"\r\nDanke")
+    parsed = parse_mail(raw, received_at=NOW)
+    assert "Guten Tag, die Bremsen quietschen." in parsed.text
+    assert "header lines that lost their folding indent read as continued headers" not in parsed.warnings
+
+
 def test_a_mail_whose_body_only_looks_like_headers_is_not_re_read() -> None:
     parsed = parse("From: kai.wolf@mail.example", "Subject: Termin", body=b"Von: mir\r\nAn: euch\r\n")
     assert parsed.subject == "Termin" and "Von: mir" in parsed.text
