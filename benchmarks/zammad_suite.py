@@ -140,7 +140,7 @@ def run_one(box: Path, expected: dict[str, Any]) -> MailResult:
         result.crashed = traceback.format_exc(limit=3)
         return result
     result.sender_ours, result.subject_ours, result.body_ours = parsed.from_address, parsed.subject, bool(parsed.text)
-    result.attachments_ours = [a.filename for a in parsed.attachments if not a.filename.endswith(".eml")]
+    result.attachments_ours = [a.filename for a in parsed.attachments]
     result.kind, result.warnings = parsed.kind, parsed.warnings
     try:
         _through_intake(result, raw, envelope)

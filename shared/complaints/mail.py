@@ -534,7 +534,9 @@ def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, i
     else:
         decoded = part.get_payload(decode=True)
         data = decoded if isinstance(decoded, bytes) else b""
-    name = _safe_filename(filename or "", ctype, len(content.attachments) + 1)
+    description = _raw_header(part, "content-description")
+    name = _safe_filename(filename or "", ctype, len(content.attachments) + 1,
+                          _header_text(description, warnings) if description else "")
     content.attachments.append(Attachment(filename=name, content_type=ctype, size=len(data), payload=data))
 
 
@@ -563,9 +565,19 @@ def _message_bytes(msg: Message) -> bytes:
         return b""
 
 
-def _safe_filename(name: str, content_type: str, index: int) -> str:
+# Types without a registered extension whose content is lines of text (RFC 3464, RFC 8098).
+_TEXT_TYPES = frozenset({"message/delivery-status", "message/disposition-notification", "text/rfc822-headers"})
+
+
+def _safe_filename(name: str, content_type: str, index: int, description: str = "") -> str:
     """A name safe to store and show: no directories, control or bidi characters, no
-    reserved punctuation, bounded length; generated from the type when nothing is left."""
+    reserved punctuation, bounded length. A nameless part is named after its description
+    ("Delivery report.txt" says more to staff than "attachment-1.bin"), else numbered;
+    the extension comes from its type."""
+    if not name.strip() and description.strip():
+        extension = _extension(content_type)
+        stem = _safe_filename(description.replace("/", "-").replace("\\", "-"), content_type, index)[:100]
+        return stem if stem.lower().endswith(extension) else stem + extension
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = " ".join(re.sub(r'[<>:"|?*]', "_", name).split()).lstrip(". ")
@@ -573,9 +585,14 @@ def _safe_filename(name: str, content_type: str, index: int) -> str:
         stem, dot, ext = name.rpartition(".")
         name = stem[: 150 - len(ext) - 1] + dot + ext if dot and len(ext) <= 10 else name[:150]
     if not name:
-        extension = mimetypes.guess_extension(content_type) or (".txt" if content_type.startswith("text/") else ".bin")
-        name = f"attachment-{index}{extension}"
+        name = f"attachment-{index}{_extension(content_type)}"
     return name
+
+
+def _extension(content_type: str) -> str:
+    if content_type.startswith("text/") or content_type in _TEXT_TYPES:
+        return mimetypes.guess_extension(content_type) or ".txt"
+    return mimetypes.guess_extension(content_type) or ".bin"
 
 
 # --- kind -----------------------------------------------------------------------------
@@ -801,11 +818,8 @@ def parse_mail(raw: bytes | SlimMail, *, received_at: datetime, envelope_from: s
 def _parse(slim: SlimMail, received_at: datetime, envelope_from: str | None, warnings: list[str]) -> ParsedMail:
     raw = slim.raw
     msg = _message(raw, warnings)
-    if not any(name.lower() in _SENDER_HEADERS or name.lower() == "subject" for name in msg):
-        start = _header_start(raw)
-        if start:
-            warnings.append("stray lines before the headers skipped")
-            msg = _message(raw[start:], warnings)
+    if not _names_sender_or_subject(msg):
+        msg = _reread(raw, msg, warnings)
     read = _read(msg, warnings)
     name, address = read.sender
     if address is None:
@@ -873,6 +887,56 @@ def _header_start(raw: bytes) -> int | None:
         if len(names) >= 2 and _KNOWN_HEADERS & set(names):
             return offsets[first]
     return None
+
+
+def _names_sender_or_subject(msg: Message) -> bool:
+    return any(name.lower() in _SENDER_HEADERS or name.lower() == "subject" for name in msg)
+
+
+def _reread(raw: bytes, msg: Message, warnings: list[str]) -> Message:
+    """A mail whose headers name no sender and no subject, read again: first with folding
+    indents put back (the block starts at the top), else from a header block found below
+    stray lines, its indents put back too."""
+    refolded = _refolded(raw) if _HEADER_LINE.fullmatch(raw.split(b"\n", 1)[0]) else None
+    tried: list[str] = []
+    if refolded is not None and _names_sender_or_subject(again := _message(refolded, tried)):
+        warnings += [*tried, _REFOLDED]
+        return again
+    start = _header_start(raw)
+    if not start:
+        return msg
+    warnings.append("stray lines before the headers skipped")
+    refolded = _refolded(raw[start:])
+    if refolded is not None:
+        warnings.append(_REFOLDED)
+    return _message(refolded or raw[start:], warnings)
+
+
+_REFOLDED = "header lines that lost their folding indent read as continued headers"
+_MAX_HEADER_LINES = 500
+
+
+def _refolded(raw: bytes) -> bytes | None:
+    """The header block with the folding indent put back where a relay dropped it
+    ("Received: from a" / "by b with ESMTP" / "To: …"): an unindented line that is no
+    header ends the block for a parser, losing the headers below it. Such a line is read
+    as a continuation only when a header every mail has still follows in the block, so a
+    body after a missing blank line stays a body. None when nothing needed it."""
+    lines = raw.split(b"\n", _MAX_HEADER_LINES)
+    end = next((i for i, line in enumerate(lines[:_MAX_HEADER_LINES]) if not line.strip(b"\r")), None)
+    if end is None:
+        return None
+    known_below = [False] * (end + 1)
+    for i in range(end - 1, -1, -1):
+        name = lines[i].split(b":", 1)[0].strip().lower()
+        known_below[i] = known_below[i + 1] or (bool(_HEADER_LINE.fullmatch(lines[i])) and name in _KNOWN_HEADERS)
+    changed = False
+    for i in range(1, end):
+        line = lines[i]
+        if line[:1] not in (b" ", b"\t") and not _HEADER_LINE.fullmatch(line) and known_below[i + 1]:
+            lines[i] = b" " + line
+            changed = True
+    return b"\n".join(lines) if changed else None
 
 
 def _attachments(read: _Read, slim: SlimMail, warnings: list[str]) -> list[Attachment]:

@@ -83,6 +83,16 @@ def test_a_mail_with_a_stray_line_before_its_headers_is_registered(h: Harness) -
     assert result.disposition == "new_case" and h.case(result).subject == "刹车异响"
 
 
+def test_a_mail_whose_received_lines_lost_their_indent_is_registered_for_its_from(h: Harness) -> None:
+    """The relay's unindented continuation lines would end the headers: the sender would be
+    the envelope's and the subject lost."""
+    relay = ("Return-Path: bounce-7@relay.example", f"X-Original-To: {SH001}", "Received: from relay.example ([192.0.2.7])",
+             "by mx.aurora-motors.example with ESMTP", "Mon, 23 Nov 2026 09:30:02 +0800")
+    result = h.deliver(mail(*relay, *headers("li.na@mail.example")))
+    case = h.case(result)
+    assert (result.disposition, case.customer.email, case.subject) == ("new_case", "li.na@mail.example", "刹车异响")
+
+
 # --- languages ------------------------------------------------------------------------------
 
 GERMAN = ("Sehr geehrte Damen und Herren, seit der Inspektion bei Ihnen quietschen die Bremsen meines Autos. "

@@ -90,6 +90,30 @@ def test_a_header_block_after_stray_lines_is_read(stray: str) -> None:
     assert "stray lines before the headers skipped" in parsed.warnings
 
 
+@pytest.mark.parametrize("stray", [None, "---- Original email message ----"])
+def test_received_lines_that_lost_their_folding_indent_do_not_end_the_headers(stray: str | None) -> None:
+    """A relay that drops the indent of a Received header's continuation lines would leave
+    To, Subject and From below them in the body."""
+    headers = ["Return-Path: kai.wolf@mail.example",
+               "Received: from mx.mail.example ([192.0.2.7])", "by mx.aurora-motors.example with ESMTP",
+               "for kefu@aurora-motors.example;", "Thu, 3 Dec 2026 16:58:16 +0100",
+               "Received: by mx.mail.example (Postfix, from userid 500)", "id 58E7387959; Thu, 3 Dec 2026 16:58:28 +0100",
+               "To: kefu@aurora-motors.example", "Subject: Kontaktformular", "From: kai.wolf@mail.example"]
+    parsed = parse(*([stray] if stray else []), *headers)
+    assert (parsed.from_address, parsed.subject) == ("kai.wolf@mail.example", "Kontaktformular")
+    assert parsed.text == "Guten Tag, die Bremsen quietschen."
+    assert "header lines that lost their folding indent read as continued headers" in parsed.warnings
+
+
+def test_a_body_after_a_missing_blank_line_is_not_taken_for_folded_headers() -> None:
+    """Without a header every mail has below it, an unindented line is where the body begins."""
+    raw = (b"X-Mailer: webform\r\nX-Form: 7\r\nGuten Tag, die Bremsen quietschen.\r\nX-Note: bitte anrufen\r\n"
+           b"\r\nDanke")
+    parsed = parse_mail(raw, received_at=NOW)
+    assert "Guten Tag, die Bremsen quietschen." in parsed.text
+    assert "header lines that lost their folding indent read as continued headers" not in parsed.warnings
+
+
 def test_a_mail_whose_body_only_looks_like_headers_is_not_re_read() -> None:
     parsed = parse("From: kai.wolf@mail.example", "Subject: Termin", body=b"Von: mir\r\nAn: euch\r\n")
     assert parsed.subject == "Termin" and "Von: mir" in parsed.text
@@ -107,3 +131,30 @@ def test_an_auto_reply_subject_drops_a_mail_only_with_a_body_that_reads_as_one()
 def test_header_evidence_alone_makes_an_auto_reply() -> None:
     assert parse("From: a@corp.example", "Subject: Bremsen", "Auto-Submitted: auto-replied").kind == "auto_reply"
     assert parse("From: a@corp.example", "Subject: Bremsen", "X-Autorespond: yes").kind == "auto_reply"
+
+
+# --- attachment names -------------------------------------------------------------------
+
+def _report_with(parts: str) -> ParsedMail:
+    return parse("From: MAILER-DAEMON@mx.mail.example (Mail Delivery System)", "Subject: Undelivered Mail",
+                 'Content-Type: multipart/mixed; boundary="b"',
+                 body=("--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+                       + parts + "--b--\r\n").encode())
+
+
+def test_a_nameless_part_is_named_after_its_description() -> None:
+    """A delivery report names none of its parts; their descriptions say what they are."""
+    parsed = _report_with(
+        "--b\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.mail.example\r\n\r\nFinal-Recipient: rfc822; li@mail.example\r\nAction: failed\r\n"
+        "--b\r\nContent-Description: =?utf-8?Q?R=C3=BCckl=C3=A4ufer?= / Kopie\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: kefu@brand.example\r\nSubject: Ihr Fall\r\n\r\nHallo\r\n")
+    assert [a.filename for a in parsed.attachments] == ["Delivery report.txt", "Rückläufer - Kopie.eml"]
+
+
+def test_a_nameless_undescribed_part_is_numbered_and_a_named_one_keeps_its_name() -> None:
+    parsed = _report_with(
+        "--b\r\nContent-Type: message/disposition-notification\r\n\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n"
+        '--b\r\nContent-Description: Rechnung\r\nContent-Type: application/pdf; name="rechnung-4711.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n")
+    assert [a.filename for a in parsed.attachments] == ["attachment-1.txt", "rechnung-4711.pdf"]
