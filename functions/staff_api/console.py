@@ -634,7 +634,8 @@ INTAKE_FIELDS = (  # name, Chinese label, English label, input type
     ("customer_email", "客户邮箱", "Customer e-mail", "email"),
     ("vin", "车架号 (VIN)", "VIN", "text"),
     ("plate", "车牌号", "Plate", "text"),
-    ("received_at", "来电/到店时间 (ISO 8601, 空 = 现在)", "Received at (ISO 8601, empty = now)", "text"),
+    ("received_at", "来电/到店时间（门店当地时间，空 = 现在）", "Received at (the dealer's local time; empty = now)",
+     "datetime-local"),
     ("subject", "主题", "Subject", "text"),
     ("description", "投诉内容", "What the customer said", "textarea"),
 )
@@ -642,9 +643,11 @@ INTAKE_FIELDS = (  # name, Chinese label, English label, input type
 
 def manual_intake_form(caller: Caller) -> dict[str, Any]:
     """What the intake form needs (``/api/intake``'s page and the console's)."""
+    # The picker shows the dealer's wall clock (manual_intake reads a zone-less time in it); a call is never later than now.
+    local_now = caller.tenant.calendar_for(caller.member.dealer).local(services().clock.now())
     return {"request_id": secrets.token_hex(16), "channels": manual_intake.CHANNEL_NAMES, "fields": INTAKE_FIELDS,
             "dealers": [] if caller.member.dealer else caller.tenant.dealers, "values": {}, "errors": {},
-            "case_no": None}
+            "case_no": None, "latest": f"{local_now:%Y-%m-%dT%H:%M}", "zone": (local_now.tzname() or "") if caller.member.dealer else ""}
 
 
 @router.get("/console/intake")
