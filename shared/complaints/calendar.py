@@ -59,7 +59,17 @@ class WorkingCalendar:
             return True
         if day.isoweekday() in hours.closed_weekdays:
             return False
-        return hours.public_holidays == "open" or day not in self._holidays(day.year)
+        return hours.public_holidays == "open" or not self.is_public_holiday(day)
+
+    def is_public_holiday(self, day: date) -> bool:
+        """A listed holiday, or a rest day inside a holiday block (the Sunday of Golden Week:
+        the library lists the holidays around it, not the weekend day itself)."""
+        if day in self._holidays(day.year):
+            return True
+        if self.is_working_day(day):
+            return False
+        listed = lambda d: d in self._holidays(d.year)  # noqa: E731
+        return any(listed(day - timedelta(days=n)) for n in (1, 2)) and any(listed(day + timedelta(days=n)) for n in (1, 2))
 
     def service_window(self, day: date) -> tuple[datetime, datetime] | None:
         """The UTC span the service is open on a local day; None when it is shut all day."""
