@@ -32,8 +32,8 @@ CS, SM, GM, CR = ("cs.sh001@dealers.example", "service.sh001@dealers.example", "
 CUSTOMER = "liu.wei@mail.example"
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SH)
 
 
 # ----- the arithmetic ------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_service_hours_are_configuration_and_checked() -> None:
     late = build_policy({"service_hours": {"opens": "09:00", "closes": "17:00"}}).service_hours
     assert (late.opens.hour, late.closes.hour, late.public_holidays) == (9, 17, "open")
     with pytest.raises(ValidationError):
-        ServiceHours(opens="18:00", closes="08:30", public_holidays="open")  # type: ignore[arg-type]
+        ServiceHours(opens="18:00", closes="08:30", public_holidays="open")
     with pytest.raises(ValidationError):
         build_policy({"service_hours": {"closed_weekdays": [1, 2, 3, 4, 5, 6, 7]}})
 
@@ -99,10 +99,10 @@ def test_the_warning_comes_at_75_percent_of_the_service_time() -> None:
 # ----- a case on the fake store --------------------------------------------------------------------
 def make_case(d: Domain, *, received: datetime | None = None, entered: datetime | None = None,
               channel: str = "email", severity: str = "general") -> Case:
-    case = Case(case_no="AUR-SH001-202612-00001", brand="aurora", dealer="SH001", region="east", channel=channel,  # type: ignore[arg-type]
+    case = Case(case_no="AUR-SH001-202612-00001", brand="aurora", dealer="SH001", region="east", channel=channel,
                 phase="first_contact", received_at=received or d.clock.now(), entered_at=entered, subject="刹车异响",
                 description="刹车有异响", language="zh", customer=Customer(name="刘伟", email=CUSTOMER),
-                classification=Classification(category="product_quality", severity=severity,  # type: ignore[arg-type]
+                classification=Classification(category="product_quality", severity=severity,
                                               safety=severity == "critical", media_or_regulator=False))
     case.milestones = cycle_milestones(case, case.received_at, d.tenant.policy_for("SH001"), d.tenant.calendar_for("SH001"))
     return d.store.create_case(case)
