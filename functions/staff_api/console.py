@@ -34,10 +34,13 @@ from functions.staff_api import access
 from functions.staff_api.access import Caller, FieldErrors
 from shared.complaints import library, manual_intake, notes, reports
 from shared.complaints.accountability import MEASURES, RESPONSIBILITIES, after_closure, label, may_act, proposal
+from shared.complaints.calendar import WorkingCalendar
+from shared.complaints.deadlines import warning_at
 from shared.complaints.errors import InvalidInputError
 from shared.complaints.library import LibraryEntry
 from shared.complaints.models import Category, Phase, RootCause, Severity
 from shared.complaints.notifications import PHASE_NAMES, TEMPLATES, compensation_name, html_lang
+from shared.complaints.policy import Policy
 from shared.complaints.review import awaits_safety_review, safety_evidence
 from shared.complaints.tenant import TRIAGE, Tenant
 from shared.complaints.views import (
@@ -521,12 +524,12 @@ def export() -> Response[str]:
                     {**_headers(), "Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _milestone_state(m: Any, now: datetime, warn_fraction: float, start: datetime) -> str:
+def _milestone_state(m: Any, now: datetime, policy: Policy, start: datetime, cal: WorkingCalendar) -> str:
     if m.met_at is not None:
         return "late" if m.breached else "done"
     if m.breached or now >= m.due_at:
         return "breached"
-    return "at_risk" if now >= start + (m.due_at - start) * warn_fraction else "on_track"
+    return "at_risk" if now >= warning_at(start, m.due_at, policy, cal) else "on_track"
 
 
 def _case_page(session: Session, case_no: str, *, status: int = 200, errors: dict[str, dict[str, str]] | None = None,
@@ -542,7 +545,7 @@ def _case_page(session: Session, case_no: str, *, status: int = 200, errors: dic
     for m in case.milestones:
         start = case.received_at if m.cycle == 1 else (
             case.survey.answered_at if case.survey and case.survey.answered_at else case.received_at)
-        state = _milestone_state(m, now, policy.warning_fraction, start)
+        state = _milestone_state(m, now, policy, start, tenant.calendar_for(case.dealer))
         milestones.append({"name": words.name("milestone", m.name), "cycle": m.cycle,
                            "due": _local(tenant, m.due_at, case.dealer), "met": _local(tenant, m.met_at, case.dealer),
                            "original_due": _local(tenant, m.original_due_at, case.dealer), "state": state,
@@ -703,7 +706,8 @@ INTAKE_FIELDS = (  # name, Chinese label, English label, input type
     ("customer_email", "客户邮箱", "Customer e-mail", "email"),
     ("vin", "车架号 (VIN)", "VIN", "text"),
     ("plate", "车牌号", "Plate", "text"),
-    ("received_at", "来电/到店时间 (ISO 8601, 空 = 现在)", "Received at (ISO 8601, empty = now)", "text"),
+    ("received_at", "来电/到店时间（门店当地时间，空 = 现在）", "Received at (the dealer's local time; empty = now)",
+     "datetime-local"),
     ("subject", "主题", "Subject", "text"),
     ("description", "投诉内容", "What the customer said", "textarea"),
 )
@@ -711,9 +715,11 @@ INTAKE_FIELDS = (  # name, Chinese label, English label, input type
 
 def manual_intake_form(caller: Caller) -> dict[str, Any]:
     """What the intake form needs (``/api/intake``'s page and the console's)."""
+    # The picker shows the dealer's wall clock (manual_intake reads a zone-less time in it); a call is never later than now.
+    local_now = caller.tenant.calendar_for(caller.member.dealer).local(services().clock.now())
     return {"request_id": secrets.token_hex(16), "channels": manual_intake.CHANNEL_NAMES, "fields": INTAKE_FIELDS,
             "dealers": [] if caller.member.dealer else caller.tenant.dealers, "values": {}, "errors": {},
-            "case_no": None}
+            "case_no": None, "latest": f"{local_now:%Y-%m-%dT%H:%M}", "zone": (local_now.tzname() or "") if caller.member.dealer else ""}
 
 
 @router.get("/console/intake")

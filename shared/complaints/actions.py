@@ -19,11 +19,11 @@ from . import notes
 from .deadlines import governing_milestone
 from .errors import InvalidInputError, LinkForbiddenError, TaskNotOpenError
 from .forms import ExtensionRequestForm, FirstContactForm, parse_form
-from .lifecycle import Ctx, Lifecycle
+from .lifecycle import Ctx, Lifecycle, outlook
 from .links import LinkService
 from .masking import mask_phone, mask_text
 from .models import Case, Extension, Link, TimelineEvent
-from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, Recipient, step_name
+from .notifications import CUSTOMER_EVENTS, CUSTOMER_FACING, Recipient, role_name, step_name
 from .replies import WORDS, MailReply, parse_reply
 from .senders import counter_key
 
@@ -281,12 +281,12 @@ class LinkActions:
         timeline = self.lifecycle.store.events(case.case_no)
         events = [e for e in timeline
                   if e.type in CUSTOMER_EVENTS or (e.type == "step_opened" and e.data.get("step") in CUSTOMER_FACING)]
-        open_milestones = [m for m in case.milestones if m.met_at is None and m.cycle == case.cycle
-                           and m.name != "acknowledgement"]
-        nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones and case.phase != "closed" else None
-        return {"case": case, "events": events, "next": nxt, "fmt": fmt, "messages": self._exchanged(case, timeline),
-                "brand_name": tenant.brand.name_zh if tenant.brand.reply_language(case.language).startswith("zh")
-                else tenant.brand.name,
+        seen = outlook(ctx, self.lifecycle.clock.now())  # a past moment is never shown as a promise
+        language = tenant.brand.reply_language(case.language)
+        return {"case": case, "events": events, "next": seen.milestone, "late": seen.late, "promise": seen.promise,
+                "handler": role_name(seen.handler, language) if seen.handler else None, "new_due": seen.new_due,
+                "fmt": fmt, "messages": self._exchanged(case, timeline),
+                "brand_name": tenant.brand.name_zh if language.startswith("zh") else tenant.brand.name,
                 "dealer": tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None,
                 "phone_masked": mask_phone(case.customer.phone) if case.customer.phone else None,
                 "subject": masked(case, case.subject),

@@ -23,10 +23,16 @@ def resolution_name(case: Case) -> str:
 def cycle_milestones(case: Case, start: datetime, policy: Policy, cal: WorkingCalendar) -> list[Milestone]:
     """The milestones of one handling cycle (the first, or a Level-II follow-up)."""
     d = policy.deadlines
-    names = ["first_contact", "preliminary_feedback", resolution_name(case)]
+    milestones = [Milestone(name=n, cycle=case.cycle, due_at=cal.add(start, getattr(d, n)))
+                  for n in ("first_contact", "preliminary_feedback", resolution_name(case))]
     if case.cycle == 1:
-        names.insert(0, "acknowledgement")
-    return [Milestone(name=n, cycle=case.cycle, due_at=cal.add(start, getattr(d, n))) for n in names]
+        # The acknowledgement is the system's own, sent when the case is registered: for a call
+        # or a letter entered after the fact it runs from the entry, so back-dating the call
+        # cannot make it late (the customer was answered on the phone).
+        acknowledged_from = case.entered_at if case.entered_at is not None else start
+        milestones.insert(0, Milestone(name="acknowledgement", cycle=case.cycle,
+                                       due_at=cal.add(acknowledged_from, d.acknowledgement)))
+    return milestones
 
 
 def joint_plan_milestone(case: Case, policy: Policy, cal: WorkingCalendar, start: datetime) -> Milestone:
@@ -55,11 +61,26 @@ def governing_milestone(case: Case, step: Step) -> Milestone | None:
 @dataclass(frozen=True)
 class StepSchedule:
     """When a step's assignee is warned and when it is due; after ``due_at`` the step
-    escalates every ``reescalate`` (or, for the survey, expires at ``expires_at``)."""
+    escalates every ``reescalate`` (or, for the survey, expires at ``expires_at``). The
+    first escalation waits until ``escalate_from`` when that is later (a back-dated call's grace)."""
 
     warn_at: datetime | None
     due_at: datetime
     expires_at: datetime | None = None
+    escalate_from: datetime | None = None
+
+    @property
+    def first_escalation_at(self) -> datetime:
+        return max(self.due_at, self.escalate_from) if self.escalate_from else self.due_at
+
+
+def backdated_grace_until(case: Case, policy: Policy, cal: WorkingCalendar) -> datetime | None:
+    """A case staff entered after the fact (a call at 10:00 typed in at 12:00): its clocks
+    run from the call, but nobody is escalated before staff had the policy's grace after
+    entering it — otherwise a truthful call time escalates within a second."""
+    if case.entered_at is None or case.entered_at <= case.received_at:
+        return None
+    return cal.add(case.entered_at, policy.intake.backdated_grace)
 
 
 def step_schedule(case: Case, step: Step, opened_at: datetime, policy: Policy,
@@ -75,17 +96,32 @@ def step_schedule(case: Case, step: Step, opened_at: datetime, policy: Policy,
                             expires_at=cal.add(reminder, policy.survey.close_after_reminder))
     milestone = governing_milestone(case, step)
     due = milestone.due_at if milestone is not None else cal.add(opened_at, policy.deadlines.carry_out)
+    grace = backdated_grace_until(case, policy, cal)
     if due <= opened_at:
-        return StepSchedule(warn_at=None, due_at=due)
-    warn = opened_at + (due - opened_at) * policy.warning_fraction
-    return StepSchedule(warn_at=warn, due_at=due)
+        return StepSchedule(warn_at=None, due_at=due, escalate_from=grace)
+    return StepSchedule(warn_at=warning_at(opened_at, due, policy, cal), due_at=due, escalate_from=grace)
+
+
+def warning_at(start: datetime, due: datetime, policy: Policy, cal: WorkingCalendar) -> datetime:
+    """The policy's warning point (75 % by default) of the service time from start to due."""
+    return cal.fraction_of(start, due, policy.warning_fraction)
 
 
 def next_escalation_at(schedule: StepSchedule, escalations: int, policy: Policy, cal: WorkingCalendar) -> datetime:
-    at = schedule.due_at
+    at = schedule.first_escalation_at
     for _ in range(escalations):
         at = cal.add(at, policy.reescalate_after)
     return at
+
+
+def escalations_due(schedule: StepSchedule, escalations: int, now: datetime, policy: Policy,
+                    cal: WorkingCalendar) -> int:
+    """How many rungs of the ladder are due by ``now`` beyond the ``escalations`` made: more
+    than one when the case was parked or the clock jumped (they go out as one escalation)."""
+    due = 0
+    while now >= next_escalation_at(schedule, escalations + due, policy, cal):
+        due += 1
+    return due
 
 
 def seconds_until(at: datetime, now: datetime) -> int:

@@ -73,3 +73,33 @@ class RateLimitedError(ComplaintsError):
 
 class TaskNotOpenError(ComplaintsError):
     """The human step this token or link belongs to is no longer waiting."""
+
+
+# What staff read when a case is parked (policy.md §5: a plain reason, not an error name);
+# the raw error stays in the timeline's details for operators. Keys are error names as the
+# state machine reports them; a prefix ending in "." covers a family (Lambda.*).
+_PLAIN_REASONS: dict[str, tuple[str, str]] = {
+    "States.Timeout": ("系统处理这一步用时过长，已被中止。", "The system took too long on this step and stopped it."),
+    "Sandbox.Timedout": ("系统处理这一步用时过长，已被中止。", "The system took too long on this step and stopped it."),
+    "States.": ("流程引擎无法继续这一步。", "The workflow engine could not go on with this step."),
+    "Lambda.": ("处理这一步的系统服务暂时不可用，重试后仍未成功。",
+                "The service that runs this step was unavailable, also after retries."),
+    "TransientError": ("系统依赖的服务（数据库或邮件）多次重试后仍未响应。",
+                       "A service the system relies on (the database or mail) did not answer, also after retries."),
+    "ConflictError": ("多处同时修改了此案件，系统无法自动合并。",
+                      "Several changes to this case collided and could not be merged automatically."),
+    "MailDeliveryError": ("邮件多次发送失败。", "A mail could not be sent, also after retries."),
+    "ConfigurationError": ("品牌或经销商的配置缺少此案件需要的内容（例如某个岗位没有人员）。",
+                           "The brand's or dealer's configuration lacks something this case needs "
+                           "(for example nobody holds a role)."),
+    "InvalidTransitionError": ("案件当前状态与这一步不符（可能已被他人修改）。",
+                               "The case was not in the state this step expects (someone may have changed it)."),
+}
+_UNKNOWN_REASON = ("系统遇到无法自动处理的错误。", "The system hit an error it cannot handle by itself.")
+
+
+def plain_reason(error: str, zh: bool) -> str:
+    """A sentence for staff instead of an error name (``States.Timeout``, ``Lambda.Unknown``…)."""
+    found = _PLAIN_REASONS.get(error) or next(
+        (text for key, text in _PLAIN_REASONS.items() if key.endswith(".") and error.startswith(key)), _UNKNOWN_REASON)
+    return found[0] if zh else found[1]

@@ -89,6 +89,7 @@ class Complaint:
     language: Language | None = None  # given by staff; else detected from the text
     mail: ParsedMail | None = None  # the mail itself: the case's first message and its attachments
     follows: str | None = None  # a closed case this complaint comes back to
+    entered_at: datetime | None = None  # entered by staff after the fact: when they entered it
 
 
 def after_closing(closed_at: datetime | None, at: datetime, reopen_within: timedelta) -> Literal["reopen", "new_case"]:
@@ -443,6 +444,7 @@ class Intake:
             case_no=case_no, brand=brand, dealer=dealer,
             region=tenant.dealer(dealer).region if tenant.has_dealer(dealer) else None,
             channel=complaint.channel, phase="first_contact", received_at=received_at,
+            entered_at=complaint.entered_at,
             subject=complaint.subject or complaint.text[:60] or "(no subject)", description=complaint.text[:20000],
             language=complaint.language or detect_language(f"{complaint.subject}\n{complaint.text}"),
             customer=complaint.customer, vehicle=_vehicle_ref(vehicle, routed.vin, routed.plate),

@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 from .clock import Clock, iso
 from .deadlines import (
+    StepSchedule,
     cycle_milestones,
+    escalations_due,
     governing_milestone,
     joint_plan_milestone,
     meet,
@@ -34,6 +36,7 @@ from .errors import (
     InvalidTransitionError,
     SupersededError,
     TransientError,
+    plain_reason,
 )
 from .forms import (
     ApprovalForm,
@@ -52,13 +55,14 @@ from .models import (
     Extension,
     HumanTask,
     Investigation,
+    Milestone,
     Plan,
     Step,
     StepTimer,
     Survey,
     TimelineEvent,
 )
-from .notifications import MailLinks, Notifier, Recipient
+from .notifications import MailLinks, Notifier, Recipient, role_name
 from .policy import Policy, Role
 from .ports import CaseStore, Workflow
 from .tenant import Staff, Tenant
@@ -197,7 +201,7 @@ class Lifecycle:
                   self.staff(ctx, "brand_cr").email: self.staff(ctx, "brand_cr")}
         for person in people.values():
             self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="critical_alert",
-                               to=self.staff_recipient(ctx, person))
+                               to=self.staff_recipient(ctx, person), event=f"critical_alert:{ctx.case.cycle}")
 
         def mark(c: Ctx) -> None:
             c.case.critical_alerted_at = self.clock.now()
@@ -249,14 +253,19 @@ class Lifecycle:
         return ctx.cal.add(max(sent, default=ctx.case.received_at), ctx.policy.progress_update_every)
 
     def _send_progress_update(self, ctx: Ctx) -> None:
+        """The regular update (policy.md §5). It never promises a moment already past: when
+        the next deadline was missed it says so, who handles the case now, and by when."""
         to = self.customer_recipient(ctx)
         if to is None:
             return
-        open_milestones = [m for m in ctx.case.milestones if m.met_at is None and m.cycle == ctx.case.cycle]
-        nxt = min(open_milestones, key=lambda m: m.due_at) if open_milestones else None
+        seen = outlook(ctx, self.clock.now())
         self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="progress_update", to=to,
-                           links=MailLinks().add("status", self.status_link(ctx)), next_due=nxt.due_at if nxt else None)
-        self.event(ctx.case, "progress_update", "system", "Progress update sent to the customer")
+                           links=MailLinks().add("status", self.status_link(ctx)),
+                           next_due=seen.milestone.due_at if seen.milestone else None, late=seen.late,
+                           handler=role_name(seen.handler, to.language) if seen.handler else None,
+                           new_due=seen.new_due)
+        self.event(ctx.case, "progress_update", "system",
+                   "Progress update sent to the customer" + (" (told it is late)" if seen.late else ""))
 
     # ----- human_task: open or re-arm the wait ------------------------------------------------------
     def open_task(self, case_no: str, step: Step, token: str) -> None:
@@ -340,9 +349,11 @@ class Lifecycle:
                 if sched.warn_at and timer.warned_at is None and sched.warn_at <= now < sched.due_at:
                     self._warn(ctx, sched.due_at)
                     timer.warned_at = now
-                while now >= next_escalation_at(sched, timer.escalations, ctx.policy, ctx.cal):
-                    self._escalate(ctx, sched.due_at)
-                    timer.escalations += 1
+                # Several rungs due at once (a parked case resumed, the clock jumped): one
+                # escalation to the highest, not one mail per rung in the same second.
+                rungs = escalations_due(sched, timer.escalations, now, ctx.policy, ctx.cal)
+                if rungs:
+                    self._escalate(ctx, sched, rungs)
                 progress = self._progress_due_at(ctx)
                 if progress is not None and now >= progress:
                     self._send_progress_update(ctx)
@@ -375,15 +386,17 @@ class Lifecycle:
             return
         links = MailLinks().add(timer.step, self.step_link(ctx, timer.step, person.email))
         self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="warning", to=self.staff_recipient(ctx, person),
-                           links=links, step=timer.step, due=self.notifier.local_time(ctx.tenant, ctx.case, due_at))
+                           links=links, step=timer.step, due=self.notifier.local_time(ctx.tenant, ctx.case, due_at),
+                           event=f"warning:{timer.key}")
         self.event(ctx.case, "deadline_warning", "system", f"{timer.step} due soon: {person.name} reminded",
                    step=timer.step, due_at=iso(due_at))
 
-    def _escalate(self, ctx: Ctx, due_at: datetime) -> None:
+    def _escalate(self, ctx: Ctx, sched: StepSchedule, rungs: int) -> None:
+        """``rungs`` escalations are due: one mail, to whoever the last of them reaches."""
         timer = ctx.case.step_timer
         assert timer is not None
         step, ladder = timer.step, ctx.policy.escalation_ladder
-        due = self.notifier.local_time(ctx.tenant, ctx.case, due_at)
+        due = self.notifier.local_time(ctx.tenant, ctx.case, sched.due_at)
         if step == "customer_reply" and timer.handed_over_at is None:
             person = self.staff(ctx, "cs_head")
             links = MailLinks().add(step, self.step_link(ctx, step, person.email))
@@ -391,35 +404,42 @@ class Lifecycle:
                                to=self.staff_recipient(ctx, person), links=links,
                                days=ctx.policy.customer_reply.phone_confirm_after.describe(ctx.tenant.brand.languages[0]))
             timer.handed_over_at = self.clock.now()
+            timer.escalations += 1
+            rungs -= 1
             self.event(ctx.case, "phone_confirmation_requested", "system",
                        f"No answer from the customer: {person.name} asked to confirm by phone", step=step)
-            return
+            if rungs == 0:
+                return
         if step == "approval":
-            # The approval moves one rung up; the late approver's link stops working.
+            # The approval moves up the ladder; the late approver's link stops working.
             current = self.role_of(ctx, timer.assignee)
-            up = ladder[min(ladder.index(current) + 1, len(ladder) - 1)] if current in ladder else ladder[-1]
+            up = ladder[min(ladder.index(current) + rungs, len(ladder) - 1)] if current in ladder else ladder[-1]
             person = self.staff(ctx, up)
             late = timer.assignee
             timer.assignee = person.email
+            timer.escalations += rungs
             links = MailLinks().add(step, self.step_link(ctx, step, person.email))
             self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="escalation",
                                to=self.staff_recipient(ctx, person), links=links, step=step, due=due,
-                               late_person=late, level=timer.escalations + 1)
+                               late_person=late, level=timer.escalations, passed=rungs)
             self.event(ctx.case, "approval_escalated", "system",
                        f"Approval not given in time by {late}: passed to {person.name}", step=step,
-                       to=person.email)
+                       to=person.email, rungs=rungs)
             return
-        base = self.role_of(ctx, ctx.case.step_timer.assignee if ctx.case.step_timer else "")
-        start = ladder.index(base) if base in ladder else 0
-        extra = timer.escalations if step != "customer_reply" else timer.escalations - 1
-        role = ladder[min(start + extra + 1, len(ladder) - 1)]
+        timer.escalations += rungs
+        role = handling_role(ctx, timer.escalations)
+        level = timer.escalations - 1 if step == "customer_reply" else timer.escalations
         person = self.staff(ctx, role)
         links = MailLinks().add(step, self.step_link(ctx, step, person.email))
+        # One overdue deadline reaches a person once, however often the ladder passes them
+        # (the CR center is the brand's and the ladder's top; a resumed case re-enters the step).
         self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="escalation", to=self.staff_recipient(ctx, person),
-                           links=links, step=step, due=due, late_person=timer.assignee, level=extra + 1)
+                           links=links, step=step, due=due, late_person=timer.assignee, level=level, passed=rungs,
+                           event=f"overdue:{step}:{ctx.case.cycle}:{iso(sched.due_at)}")
+        together = f" ({rungs} levels at once)" if rungs > 1 else ""
         self.event(ctx.case, "deadline_breached", "system",
-                   f"{step} overdue since {due}: escalated to {person.name} ({role})", step=step,
-                   to=person.email, level=extra + 1)
+                   f"{step} overdue since {due}: escalated to {person.name} ({role}){together}", step=step,
+                   to=person.email, level=level, rungs=rungs)
 
     def _survey_reminder(self, ctx: Ctx) -> None:
         to = self.customer_recipient(ctx)
@@ -722,6 +742,8 @@ class Lifecycle:
         return {}
 
     def needs_attention(self, case_no: str, error: str, cause: str) -> dict[str, Any]:
+        """Park the case: staff read a plain reason and get a link to the case's console page;
+        the raw error and its cause stay in the timeline's details for operators."""
         failed_step = "first_contact"
 
         first = True
@@ -733,16 +755,67 @@ class Lifecycle:
             if first:
                 ctx.case.attention_step = _resume_point(ctx.case)
             ctx.case.phase = "needs_attention"
-            ctx.case.attention_reason = f"{error}: {cause[:300]}"
+            ctx.case.attention_reason = plain_reason(error, ctx.tenant.brand.languages[0].startswith("zh"))
         ctx = self.mutate(case_no, change)
         if not first and self._done_before(case_no, "needs_attention", undone_by=("resumed",)):
             return {}  # a retry of this task: the brand CR center has its alert already
         person = self.staff(ctx, "brand_cr")
-        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="needs_attention",
-                           to=self.staff_recipient(ctx, person), failed_step=failed_step, error=error)
-        self.event(ctx.case, "needs_attention", "system", f"Workflow parked after {error} in {failed_step}",
-                   error=error)
+        to = self.staff_recipient(ctx, person)
+        self.notifier.send(tenant=ctx.tenant, case=ctx.case, kind="needs_attention", to=to,
+                           links=MailLinks().add("console", self.links.console_case(case_no)),
+                           failed_step=failed_step, reason=plain_reason(error, to.language.startswith("zh")))
+        self.event(ctx.case, "needs_attention", "system",
+                   f"Workflow parked in {failed_step}: {plain_reason(error, False)}",
+                   error=error, cause=cause[:1000])
         return {}
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the customer may be told about the next deadline (policy.md §5): its promise
+    while it is ahead; once missed, that it is late, who handles it now and the new date."""
+
+    milestone: Milestone | None
+    late: bool = False
+    handler: Role | None = None
+    new_due: datetime | None = None  # when the step next moves up the ladder: always ahead
+
+    @property
+    def promise(self) -> datetime | None:
+        return self.milestone.due_at if self.milestone is not None and not self.late else None
+
+
+def outlook(ctx: Ctx, now: datetime) -> Outlook:
+    """The next open deadline of the cycle as the customer sees it (the acknowledgement is ours)."""
+    case = ctx.case
+    open_milestones = [m for m in case.milestones if m.met_at is None and m.cycle == case.cycle
+                       and m.name != "acknowledgement"]
+    if not open_milestones or case.phase == "closed":
+        return Outlook(None)
+    nxt = min(open_milestones, key=lambda m: m.due_at)
+    if nxt.due_at > now:
+        return Outlook(nxt)
+    timer = case.step_timer
+    if timer is None or timer.step in CUSTOMER_STEPS:
+        return Outlook(nxt, late=True)
+    sched = step_schedule(case, timer.step, timer.opened_at, ctx.policy, ctx.cal)
+    # The rungs already due count even when the timer has not fired yet (a page read first).
+    rungs = timer.escalations + escalations_due(sched, timer.escalations, now, ctx.policy, ctx.cal)
+    new_due = next_escalation_at(sched, rungs, ctx.policy, ctx.cal)
+    return Outlook(nxt, late=True, handler=handling_role(ctx, rungs), new_due=new_due if new_due > now else None)
+
+
+def handling_role(ctx: Ctx, escalations: int) -> Role:
+    """Who answers for the step after ``escalations`` rungs of the ladder (policy.md §5:
+    CS head → service manager → GM → regional manager → brand CR center)."""
+    timer, ladder = ctx.case.step_timer, ctx.policy.escalation_ladder
+    member = ctx.tenant.staff_member(timer.assignee) if timer else None
+    base: Role = member.role if member else "cs_head"
+    if timer is not None and timer.step == "approval":
+        return base  # an approval's assignee moves up the ladder itself
+    start = ladder.index(base) if base in ladder else 0
+    extra = escalations - 1 if timer is not None and timer.step == "customer_reply" else escalations
+    return ladder[min(start + max(extra, 0), len(ladder) - 1)]
 
 
 def _resume_point(case: Case) -> str:

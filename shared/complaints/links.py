@@ -41,6 +41,10 @@ class LinkService:
             expires_at=expires_at, form_secret=secrets.token_urlsafe(16)))
         return f"{self._base_url}/a/{link_id}"
 
+    def console_case(self, case_no: str) -> str:
+        """The case's page in the staff console (staff sign in there; no token in the URL)."""
+        return f"{self._base_url}/console/cases/{case_no}"
+
     def resolve(self, link_id: str) -> Link:
         """The link behind an id, if it exists and has not expired (used links resolve:
         their page says who decided and when)."""

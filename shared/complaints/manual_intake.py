@@ -75,8 +75,8 @@ def register(intake: Intake, tenant: Tenant, entered: ManualComplaint, by: Staff
         raise InvalidInputError("unknown dealer", {"dealer": "not a dealer of this brand"})
     now = intake.clock.now()
     received_at = entered.received_at or now
-    if received_at.tzinfo is None:  # staff write the time on the wall: the brand's
-        received_at = received_at.replace(tzinfo=ZoneInfo(tenant.brand.timezone))
+    if received_at.tzinfo is None:  # staff write the time on the wall: the dealer's (the brand's for triage)
+        received_at = received_at.replace(tzinfo=ZoneInfo(tenant.calendar_for(by.dealer or entered.dealer).timezone))
     received_at = min(received_at, now)  # a typo must not date a case in the future
     raw_key = f"manual/{tenant.brand.id}/{entered.request_id}.json"
 
@@ -89,5 +89,6 @@ def register(intake: Intake, tenant: Tenant, entered: ManualComplaint, by: Staff
             text=entered.description, raw_key=raw_key, reporter=by.email,
             customer=Customer(name=entered.customer_name, email=entered.customer_email,
                               phone=next(iter(mobile_numbers(phone)), re.sub(r"[\s-]", "", phone)) if phone else None),
-            dealer=by.dealer or entered.dealer, vin=entered.vin, plate=entered.plate, language=entered.language)
+            dealer=by.dealer or entered.dealer, vin=entered.vin, plate=entered.plate, language=entered.language,
+            entered_at=now)
     return intake.register_once(tenant, f"manual-{tenant.brand.id}-{entered.request_id}", raw_key, complaint)

@@ -200,6 +200,7 @@ class Case(_Model):
     phase: Phase
     cycle: int = 1  # 2+ once a poor survey re-opened the case as a follow-up
     received_at: datetime
+    entered_at: datetime | None = None  # staff entered it (a call, a letter): when they did; None for mail
     subject: str
     description: str
     language: Language
@@ -273,6 +274,7 @@ class MailMessage(_Model):
     text: str
     html: str | None = None
     kind: str = ""  # acknowledgement, step, warning, escalation, ...
+    event: str | None = None  # the case event it announces: one mail per recipient and event
     links: list[dict[str, str]] = Field(default_factory=list)
     task_key: str | None = None  # ours: the waiting step it carries a link for (a reply to it may decide)
 

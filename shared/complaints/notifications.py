@@ -35,6 +35,7 @@ STEP_NAMES: dict[str, tuple[str, str]] = {
     "survey": ("满意度回访", "satisfaction survey"),
     "extension_consent": ("同意延期", "an extension of the deadline"),
     "accountability": ("责任追究", "accountability"),  # a console link, not a step: the button of its mails
+    "console": ("在控制台打开案件", "open the case in the console"),  # a console link too
 }
 
 PHASE_NAMES: dict[str, tuple[str, str]] = {
@@ -83,6 +84,18 @@ def localize(text: str, language: str) -> str:
 
 def html_lang(language: str) -> str:
     return {"zh": "zh-CN", "zh-Hant": "zh-Hant"}.get(language, "en")
+
+
+ROLE_NAMES: dict[str, tuple[str, str]] = {
+    "cs_head": ("客服部门负责人", "the head of customer service"), "service_manager": ("售后服务经理", "the service manager"),
+    "general_manager": ("总经理", "the general manager"), "regional_manager": ("区域经理", "the regional manager"),
+    "brand_cr": ("品牌客户关系中心", "the brand's customer-relations center"),
+}
+
+
+def role_name(role: str, language: str) -> str:
+    zh, en = ROLE_NAMES.get(role, (role, role.replace("_", " ")))
+    return zh if language.startswith("zh") else en
 
 
 def step_name(step: str, language: str) -> str:
@@ -153,15 +166,24 @@ class Notifier:
         return cal.local(at).strftime("%Y-%m-%d %H:%M")
 
     def send(self, *, tenant: Tenant, case: Case, kind: str, to: Recipient,
-             links: MailLinks | None = None, **context: Any) -> None:
+             links: MailLinks | None = None, event: str | None = None, **context: Any) -> None:
+        """Compose and send one mail. With ``event`` (the case event it announces) a person
+        gets it once: a second mail for the same event and recipient is dropped, whether in
+        the same batch or sent before (a resumed case, a retried call)."""
         held = getattr(self._held, "mails", None)
         if held is not None:
-            held.append(lambda: self._send_now(tenant, case, kind, to, links, context))
+            held.append(lambda: self._send_now(tenant, case, kind, to, links, context, event))
             return
-        self._send_now(tenant, case, kind, to, links, context)
+        self._send_now(tenant, case, kind, to, links, context, event)
+
+    def already_sent(self, case_no: str, event: str, email: str) -> bool:
+        return any(m.direction == "out" and m.event == event and email.lower() in (r.lower() for r in m.recipients)
+                   for m in self._store.messages(case_no))
 
     def _send_now(self, tenant: Tenant, case: Case, kind: str, to: Recipient, links: MailLinks | None,
-                  context: dict[str, Any]) -> None:
+                  context: dict[str, Any], event: str | None = None) -> None:
+        if event is not None and self.already_sent(case.case_no, event, to.email):
+            return
         language = to.language
         zh = language.startswith("zh")
         dealer = tenant.dealer(case.dealer) if tenant.has_dealer(case.dealer) else None
@@ -172,6 +194,8 @@ class Notifier:
                             else ("品牌客户关系中心" if zh else "brand customer-relations center")),
             "links": dict((links or MailLinks()).items),
             "fmt": lambda at: self.local_time(tenant, case, at),
+            # A moment the mail may promise: only one still ahead (policy.md §5, truthful dates).
+            "ahead": lambda at: at is not None and at > self._clock.now(),
             "step_label": lambda s: step_name(s, language),
             **context,
         }
@@ -204,7 +228,7 @@ class Notifier:
         task_key = timer.key if timer is not None and any(step == timer.step for step, _ in (links or MailLinks()).items) else None
         message = MailMessage(case_no=case.case_no, direction="out", message_id=message_id.strip("<>"), at=now,
                               sender=tenant.brand.sender_address, recipients=[to.email], subject=subject,
-                              text=text, kind=kind, links=[], task_key=task_key)
+                              text=text, kind=kind, links=[], task_key=task_key, event=event)
         self._store.add_message(message)
 
 

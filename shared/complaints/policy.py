@@ -8,6 +8,7 @@ A dealer may override any part of the brand's policy (deep merge).
 from __future__ import annotations
 
 import json
+from datetime import time
 from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
@@ -25,22 +26,45 @@ class _Strict(BaseModel):
 
 
 class Duration(_Strict):
-    """Either wall-clock hours or working days on the dealer's calendar."""
+    """Wall-clock hours, hours of the dealer's service (its opening hours, policy.md §5),
+    or working days on the dealer's calendar: exactly one of them."""
 
     hours: float | None = None
+    service_hours: float | None = None
     working_days: int | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Duration:
-        if (self.hours is None) == (self.working_days is None):
-            raise ValueError("a duration has exactly one of 'hours' or 'working_days'")
+        if sum(x is not None for x in (self.hours, self.service_hours, self.working_days)) != 1:
+            raise ValueError("a duration has exactly one of 'hours', 'service_hours' or 'working_days'")
         return self
 
     def describe(self, language: str) -> str:
+        zh = language.startswith("zh")
         if self.working_days is not None:
-            return f"{self.working_days} 个工作日" if language.startswith("zh") else f"{self.working_days} working days"
+            return f"{self.working_days} 个工作日" if zh else f"{self.working_days} working days"
+        if self.service_hours is not None:
+            h = f"{self.service_hours:g}"
+            return f"{h} 个服务小时" if zh else f"{h} service hours"
         h = f"{self.hours:g}"
-        return f"{h} 小时" if language.startswith("zh") else f"{h} hours"
+        return f"{h} 小时" if zh else f"{h} hours"
+
+
+class ServiceHours(_Strict):
+    """When a dealer's service is open (policy.md §5): hour deadlines count only these hours."""
+
+    opens: time
+    closes: time
+    closed_weekdays: list[int] = Field(default_factory=list)  # ISO weekdays (1 = Monday) the store is shut
+    public_holidays: Literal["open", "closed"]  # 4S stores mostly stay open; a dealer may close
+
+    @model_validator(mode="after")
+    def _opens_before_closing(self) -> ServiceHours:
+        if self.opens >= self.closes:
+            raise ValueError("service hours must open before they close")
+        if any(d < 1 or d > 7 for d in self.closed_weekdays) or len(set(self.closed_weekdays)) >= 7:
+            raise ValueError("closed_weekdays are ISO weekdays 1-7, and at least one day is open")
+        return self
 
 
 class Deadlines(_Strict):
@@ -130,6 +154,9 @@ class IntakePolicy(_Strict):
     max_recipients: int = Field(ge=1)  # stored recipient lists (envelope, To, Cc) are cut here
     max_text_bytes: int = Field(ge=1024)  # what is classified, routed and searched of a mail's text (UTF-8)
     refused_decision_replies_per_day: int = Field(ge=0)  # explanations of a refused decision by mail, per sender
+    # A call entered after the fact runs its clocks from the call, but nobody is escalated
+    # before staff had this long after entering it (policy.md §5).
+    backdated_grace: Duration
 
 
 class ClassificationPolicy(_Strict):
@@ -149,6 +176,7 @@ class ClassificationPolicy(_Strict):
 
 class Policy(_Strict):
     deadlines: Deadlines
+    service_hours: ServiceHours
     warning_fraction: float = Field(gt=0, lt=1)
     escalation_ladder: list[Role]
     reescalate_after: Duration

@@ -124,10 +124,13 @@ class Tenant(BaseModel):
         return _policy(self.brand.policy, dealer_policy)
 
     def calendar_for(self, dealer_code: str | None) -> WorkingCalendar:
+        """The dealer's working days and service hours, in its time zone (the brand's for triage)."""
+        hours = self.policy_for(dealer_code).service_hours
         if self.has_dealer(dealer_code):
             d = self.dealer(dealer_code or "")
-            return WorkingCalendar(d.country or self.brand.country, d.timezone or self.brand.timezone, d.subdivision)
-        return WorkingCalendar(self.brand.country, self.brand.timezone)
+            return WorkingCalendar(d.country or self.brand.country, d.timezone or self.brand.timezone, d.subdivision,
+                                   hours)
+        return WorkingCalendar(self.brand.country, self.brand.timezone, service_hours=hours)
 
     def staff_with_role(self, role: Role, dealer_code: str | None) -> Staff:
         """The person holding a role for a dealer (dealer roles), its region, or the brand."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from . import notes
 from .cells import write_csv
 from .clock import iso
-from .deadlines import step_schedule
+from .deadlines import step_schedule, warning_at
 from .models import Case, Category, Classification, Phase, Severity, TimelineEvent
 from .policy import Role
 from .tenant import TRIAGE, Staff, Tenant
@@ -120,7 +120,7 @@ def case_document(case: Case, events: list[TimelineEvent]) -> dict[str, Any]:
 
 # ----- deadline risk --------------------------------------------------------------------------------
 SlaState = Literal["at_risk", "breached", "on_track", "customer", "none"]
-SLA_ORDER: dict[str, int] = {"at_risk": 0, "breached": 1, "on_track": 2, "customer": 3, "none": 4}
+SLA_ORDER: dict[str, int] = {"breached": 0, "at_risk": 1, "on_track": 2, "customer": 3, "none": 4}
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def sla(case: Case, tenant: Tenant, now: datetime) -> Sla:
         start = case.received_at if case.cycle == 1 else (
             case.survey.answered_at if case.survey and case.survey.answered_at else case.received_at)
         name, due = m.name, m.due_at
-        warn_at: datetime | None = start + (due - start) * policy.warning_fraction
+        warn_at: datetime | None = warning_at(start, due, policy, tenant.calendar_for(case.dealer))
         breached = m.breached or now >= due
     elif timer is not None and timer.step in _STAFF_STEPS_WITHOUT_MILESTONE:
         schedule = step_schedule(case, timer.step, timer.opened_at, policy, tenant.calendar_for(case.dealer))
@@ -191,9 +191,18 @@ class CaseRow:
     sla: Sla
 
 
+def urgency(row: CaseRow) -> int:
+    """A critical case overdue comes before any other overdue case, and overdue cases
+    before those only at risk: the longest-overdue safety case is the first thing to do."""
+    if row.sla.state == "breached":
+        return 0 if row.case.classification.severity == "critical" else 1
+    return 2 + SLA_ORDER[row.sla.state]
+
+
 def case_rows(cases: list[Case], tenant: Tenant, filters: CaseFilters, now: datetime) -> list[CaseRow]:
-    """The cases a scoped read returned, filtered, about-to-breach first (nearest due first),
-    then breached, on track, waiting on the customer, and the rest newest first."""
+    """The cases a scoped read returned, filtered: breached critical cases first, then the
+    other breached ones, then those at risk (each nearest due first), on track, waiting
+    on the customer, and the rest newest first."""
     rows = []
     for case in cases:
         if filters.phase == "open" and case.phase == "closed":
@@ -207,7 +216,7 @@ def case_rows(cases: list[Case], tenant: Tenant, filters: CaseFilters, now: date
             continue
         rows.append(row)
     rows.sort(key=lambda r: -r.case.received_at.timestamp())
-    rows.sort(key=lambda r: (SLA_ORDER[r.sla.state], r.sla.due_at.timestamp() if r.sla.due_at else 0))
+    rows.sort(key=lambda r: (urgency(r), r.sla.due_at.timestamp() if r.sla.due_at else 0))
     return rows
 
 

@@ -19,7 +19,7 @@ from infra.local.faults import FaultPlan, FaultRule
 from infra.local.http import LocalHttpServer, recipients_of
 from infra.local.runtime import LocalInvocationError, LocalRuntime
 from infra.local.settings import LocalSettings
-from shared.complaints.errors import ConflictError, TransientError
+from shared.complaints.errors import ConflictError, TransientError, plain_reason
 from shared.complaints.models import TimelineEvent
 from shared.runtime.wiring import services
 from tests.conftest import finished, sample, wait_until
@@ -180,7 +180,10 @@ def test_a_task_that_keeps_timing_out_parks_its_case_visibly_even_when_mail_fail
     execution = warp_runtime.execution(no)
     assert execution["status"] == "FAILED" and execution.get("error") == "CaseNeedsAttention"
     case = services().store.get_case(no)
-    assert case.phase == "needs_attention" and (case.attention_reason or "").startswith("Sandbox.Timedout")
+    # Staff read a plain reason; the raw error name stays in the timeline's details for operators.
+    assert case.phase == "needs_attention" and case.attention_reason == plain_reason("Sandbox.Timedout", zh=True)
+    parked = [e for e in services().store.events(no) if e.type == "needs_attention"]
+    assert str(parked[-1].data["error"]).startswith("Sandbox.Timedout")
     assert plan.total() == 6 + 3
     cr = "cr.center@aurora-motors.example"
     assert not [m for m in warp_runtime.outbox.for_case(no) if cr in m.mail.to]

@@ -329,13 +329,15 @@ def test_progress_updates_every_two_working_days_unless_we_wrote_meanwhile() -> 
     assert len([m for m in d.mailer.to("liu.wei@mail.example") if "处理进度" in m.subject]) == 1
 
 
+# The 24-hour feedback counts 24 service hours (08:30-18:00): Monday 10:00 + 8 h + Tuesday 9.5 h
+# + 6.5 h = Wednesday 15:00 (docs/decisions.md, 2026-12-04 — service hours).
 @pytest.mark.parametrize(("severity", "expected"), [
     ("general", {"acknowledgement": "2026-11-23T03:00", "first_contact": "2026-11-23T03:00",
-                 "preliminary_feedback": "2026-11-24T02:00", "solution": "2026-11-26T02:00"}),
+                 "preliminary_feedback": "2026-11-25T07:00", "solution": "2026-11-26T02:00"}),
     ("major", {"acknowledgement": "2026-11-23T03:00", "first_contact": "2026-11-23T03:00",
-               "preliminary_feedback": "2026-11-24T02:00", "result": "2026-11-30T02:00"}),
+               "preliminary_feedback": "2026-11-25T07:00", "result": "2026-11-30T02:00"}),
     ("critical", {"acknowledgement": "2026-11-23T03:00", "first_contact": "2026-11-23T03:00",
-                  "preliminary_feedback": "2026-11-24T02:00", "result": "2026-11-30T02:00"}),
+                  "preliminary_feedback": "2026-11-25T07:00", "result": "2026-11-30T02:00"}),
 ])
 def test_milestones_of_every_severity(severity: str, expected: dict[str, str]) -> None:
     d = Domain(T0)  # Monday 10:00 in Shanghai

@@ -17,8 +17,10 @@ SHANGHAI = WorkingCalendar("CN", "Asia/Shanghai")
 
 def test_defaults_carry_policy_md_numbers() -> None:
     p = build_policy()
-    assert p.deadlines.first_contact == Duration(hours=1)
-    assert p.deadlines.preliminary_feedback == Duration(hours=24)
+    # Hour deadlines count service hours (policy.md §5; changed 2026-12-04 from wall-clock hours).
+    assert p.deadlines.first_contact == Duration(service_hours=1)
+    assert p.deadlines.preliminary_feedback == Duration(service_hours=24)
+    assert (p.service_hours.opens.isoformat(), p.service_hours.closes.isoformat()) == ("08:30:00", "18:00:00")
     assert p.deadlines.solution == Duration(working_days=3)
     assert p.deadlines.result == Duration(working_days=5)
     assert p.deadlines.joint_plan == Duration(working_days=7)

@@ -105,15 +105,19 @@ def test_deadline_risk_follows_the_policy_warning_fraction(d: Domain) -> None:
     assert sla(case, tenant, T0 + timedelta(days=30)).state == "none"
 
 
-def test_about_to_breach_first_nearest_due_first_then_breached_then_the_rest(d: Domain) -> None:
+def test_breached_critical_first_then_breached_then_at_risk_nearest_due_first(d: Domain) -> None:
+    # Changed 2026-12-04 (issue 17): breached cases used to sort below those only at risk, so a
+    # critical case days overdue sat under cases that were merely close to their deadline.
     now = T0 + timedelta(minutes=50)
     add_case(d, "N-FRESH", "SH001", received=T0 + timedelta(minutes=40))  # on track
     add_case(d, "N-RISK-LATER", "SH001", received=T0 + timedelta(minutes=5))  # at risk, due 11:05
     add_case(d, "N-RISK-SOON", "SH001", received=T0)  # at risk, due 11:00
     add_case(d, "N-LATE", "SH001", received=T0 - timedelta(hours=2), category="price")  # breached
+    add_case(d, "N-CRITICAL-LATE", "SH001", received=T0 - timedelta(days=3), severity="critical")  # 3 days overdue
     rows = case_rows(d.store.cases_for(viewer(d, CR)), d.tenant, CaseFilters(), now)
     assert [(r.case.case_no, r.sla.state) for r in rows] == [
-        ("N-RISK-SOON", "at_risk"), ("N-RISK-LATER", "at_risk"), ("N-LATE", "breached"), ("N-FRESH", "on_track")]
+        ("N-CRITICAL-LATE", "breached"), ("N-LATE", "breached"), ("N-RISK-SOON", "at_risk"),
+        ("N-RISK-LATER", "at_risk"), ("N-FRESH", "on_track")]
     by = CaseFilters.model_validate({"sla": "at_risk", "category": "", "severity": ""})
     assert [r.case.case_no for r in case_rows(d.store.cases_for(viewer(d, CR)), d.tenant, by, now)] == [
         "N-RISK-SOON", "N-RISK-LATER"]
