@@ -78,16 +78,18 @@ def cmd_run(settings: LocalSettings, args: argparse.Namespace) -> None:
 
 def banner(settings: LocalSettings, runtime: Any, seconds: float) -> str:
     """What ``complaints run`` prints at start: where everything is, and commands to try that
-    are true today (this month, these ports)."""
-    env = " ".join(f"COMPLAINTS_{name}={value}" for name, value, default in (
-        ("HTTP_PORT", settings.http_port, 8080), ("SMTP_PORT", settings.smtp_port, 2525)) if value != default)
-    cli = f"{env} .venv/bin/complaints" if env else ".venv/bin/complaints"
-    kept = len(runtime.restarted)
-    data = (f"{settings.data_dir.resolve()} — restored in {seconds:.1f} s, {kept} case(s) under way again"
-            if runtime.data and runtime.data.table_file.exists() else f"{settings.data_dir.resolve()} (new)")
+    are true today (this month, these ports, this data folder)."""
+    defaults = LocalSettings.model_fields
+    changed = [f"COMPLAINTS_{name.upper()}={getattr(settings, name)}" for name in ("http_port", "smtp_port", "data_dir")
+               if getattr(settings, name) != defaults[name].default]
+    same = f"\n  export {' '.join(changed)}      (the commands below need what this stack got)" if changed else ""
+    restored = runtime.data is not None and bool(runtime.data.restored_cases)
+    data = (f"{settings.data_dir.resolve()} — {runtime.data.restored_cases} case(s) kept, "
+            f"{len(runtime.restarted)} under way again" if restored else f"{settings.data_dir.resolve()}")
     now = runtime.clock.now()
+    cli = ".venv/bin/complaints"
     return f"""
-Complaint handling — local stack (demo tenant: Aurora Motors, 5 dealers)
+Complaint handling — local stack (demo tenant: Aurora Motors, 5 dealers), started in {seconds:.1f} s
   clock       {runtime.clock.mode} · now {now:%Y-%m-%d %H:%M} UTC   {settings.base_url}/_local/clock
   data        {data}
   outbox      {settings.base_url}/_local/mail        (every mail the system sent, with its links)
@@ -95,13 +97,13 @@ Complaint handling — local stack (demo tenant: Aurora Motors, 5 dealers)
   SMTP        {settings.host}:{settings.smtp_port}   (complaints@aurora-motors.example, sh001@complaints.aurora-motors.example, ...)
   HTTP        {settings.base_url}   (link pages /a/..., staff API /api/..., tools /_local/...)
 
-Try it, in another terminal:
+Try it, in another terminal:{same}
   {cli} send tests/data/emails/p01_brake_failure_sh001.eml
-      prints the new case's number and its outbox page; click the links there as the dealer,
+      prints the new case's number and its outbox page: click the links there as the dealer,
       the managers and the customer
-  {cli} cases                          every case, with its number and phase
-  {cli} case <case number>             one case as staff see it
-  {cli} clock --advance-hours 72       move time on (deadlines, the survey)
+  {cli} cases                        every case, with its number and phase
+  {cli} case <case number>           one case as staff see it
+  {cli} clock --advance-hours 72     move time on (deadlines, the survey)
   {cli} report --month {now:%Y-%m} --out report.html
 Ctrl-C stops; the data stays for the next start ({cli} reset empties it)."""
 

@@ -61,6 +61,7 @@ class DataDir:
         self.clock_file = path / "clock.json"
         self.secrets_file = path / "secrets.json"
         self.pid_file = path / "stack.pid"
+        self.restored_cases = 0  # cases read back at start
 
     def create(self) -> DataDir:
         (self.s3_dir / "objects").mkdir(parents=True, exist_ok=True)

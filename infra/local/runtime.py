@@ -161,8 +161,10 @@ class LocalRuntime:
         items = self.data.load_table(self._client("dynamodb"), settings().table_name)
         self.data.load_objects(self._client("s3"), self.region)
         self._saved_stamp = self._stamp()
-        return [i["pk"]["S"].removeprefix("CASE#") for i in items
-                if i["sk"]["S"] == "#CASE" and i["pk"]["S"].startswith("CASE#")]
+        cases = [i["pk"]["S"].removeprefix("CASE#") for i in items
+                 if i["sk"]["S"] == "#CASE" and i["pk"]["S"].startswith("CASE#")]
+        self.data.restored_cases = len(cases)
+        return cases
 
     def _restart_cases(self, case_numbers: list[str]) -> None:
         """Executions live in memory only: every case that was under way gets a new one at the
