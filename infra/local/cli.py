@@ -31,7 +31,7 @@ from typing import Any
 from . import cli_reports
 from .settings import LocalSettings
 
-SAVE_EVERY_S = 10
+SAVE_EVERY_S = 30
 
 
 def _http(settings: LocalSettings, method: str, path: str, body: bytes | None = None,

@@ -80,3 +80,5 @@ class Outbox:
     def clear(self) -> None:
         with self._lock:
             self._mails.clear()
+            if self._path is not None:
+                self._path.write_text("", encoding="utf-8")
