@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "plain_start_s": round(plain_start, 2), "stop_s": round(stop_s, 2),
         "start_with_data_s": round(start_s, 2), "until_all_wait_again_s": round(rearm_s, 2),
     }
+    shutil.rmtree(data_dir, ignore_errors=True)
     print(json.dumps(result, indent=2))
     return result
 
