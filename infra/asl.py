@@ -132,8 +132,10 @@ def definition() -> dict[str, Any]:
             "Where an execution begins: $.entry names it (triage for a new case; the step to re-enter for a "
             "re-opened or resumed one)"),
         "ResumeAt": choice(
-            [when("$.entry", "StringEquals", step.name, entry_state(step.name)) for step in STEPS], "Triage",
-            "The step a re-opened or resumed case re-enters; anything else (triage) starts at Triage"),
+            [when("$.entry", "StringEquals", step.name, entry_state(step.name)) for step in STEPS]
+            + [when("$.entry", "StringEquals", "close", entry_state("close"))], "Triage",
+            "The step a re-opened, resumed or restarted case re-enters (close: a closed case waits for its "
+            "survey again); anything else (triage) starts at Triage"),
         "Triage": task("Critical cases: notify the dealer GM and the brand CR center at once",
                        {"action": "triage", "case_no.$": "$.case_no"}, ResultPath=None, Next=entry_state(FIRST)),
     }

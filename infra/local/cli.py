@@ -1,13 +1,19 @@
 """``complaints``: run the local stack, send mail to it, look at what it did.
 
-    complaints run                      start everything with the demo tenant
+    complaints run                      start everything with the demo tenant (data kept in COMPLAINTS_DATA_DIR)
+    complaints reset [--yes]            empty the data folder (the stack must be stopped)
     complaints send FILE.eml [...]      deliver mail (HTTP /_local/inbound, or --smtp)
     complaints outbox [--case NO]       list the mail the system sent, with links
+    complaints cases [--phase P]        list the cases, about to breach first
     complaints clock [--advance-hours N | --set ISO]
     complaints case CASE_NO [--as EMAIL]
-    complaints report --month 2026-11 [--dealer SH001] [--format html|csv|json] [--out FILE] [--send]
+    complaints report --month YYYY-MM [--dealer SH001] [--format html|csv|json] [--out FILE] [--send]
     complaints corrections export DIR [--brand B] [--since YYYY-MM]   staff corrections as labelled examples
     complaints classify FILE.eml [...] [--explain] [--rules OVERLAY.json] [--json]   offline, no stack
+
+Settings come from the environment: COMPLAINTS_HTTP_PORT (8080), COMPLAINTS_SMTP_PORT (2525),
+COMPLAINTS_CLOCK (real | manual | warp), COMPLAINTS_DATA_DIR (.local-data). The commands that
+talk to a running stack need the same ports as ``complaints run`` got.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import signal
 import smtplib
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +32,8 @@ from typing import Any
 
 from . import cli_corrections, cli_reports
 from .settings import LocalSettings
+
+SAVE_EVERY_S = 30
 
 
 def _http(settings: LocalSettings, method: str, path: str, body: bytes | None = None,
@@ -41,32 +50,64 @@ def _http(settings: LocalSettings, method: str, path: str, body: bytes | None = 
 
 def cmd_run(settings: LocalSettings, args: argparse.Namespace) -> None:
     from .http import LocalHttpServer
+    from .moto_patches import prune_threads
+    from .persistence import DataDir, DataDirInUseError
     from .runtime import LocalConfig, LocalRuntime
     from .smtp import start_smtp
 
-    runtime = LocalRuntime(LocalConfig(clock=args.clock or settings.clock, public_base_url=settings.base_url)).start()
+    settings.token_secret = DataDir(settings.data_dir).create().secret("staff")
+    started = time.monotonic()
+    runtime = LocalRuntime(LocalConfig(clock=args.clock or settings.clock, public_base_url=settings.base_url,
+                                       data_dir=settings.data_dir))
+    try:
+        runtime.start()
+    except DataDirInUseError as exc:
+        sys.exit(f"{exc}. Stop it, or start this one with another COMPLAINTS_DATA_DIR.")
     http = LocalHttpServer(runtime, settings).start()
     smtp = start_smtp(runtime, settings.host, settings.smtp_port)
-    print(f"""
-Complaint handling — local stack (demo tenant: Aurora Motors, 5 dealers)
-  clock       {runtime.clock.mode} · now {runtime.clock.now():%Y-%m-%d %H:%M} UTC   {settings.base_url}/_local/clock
-  outbox      {settings.base_url}/_local/mail        (every mail the system sent, with its links)
-  SMTP        {settings.host}:{settings.smtp_port}   (complaints@aurora-motors.example, sh001@complaints.aurora-motors.example, ...)
-  HTTP        {settings.base_url}   (link pages /a/..., staff API /api/..., tools /_local/...)
-
-Try it:  .venv/bin/complaints send tests/data/emails/p01_brake_failure_sh001.eml
-then open the outbox and click the links as the dealer, the managers and the customer.
-Ctrl-C stops.""", flush=True)
+    print(banner(settings, runtime, time.monotonic() - started), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    from .moto_patches import prune_threads
-
-    while not stop.wait(30):
+    while not stop.wait(SAVE_EVERY_S):  # a crash loses at most this much
         prune_threads()
+        runtime.save(only_if_changed=True)
     smtp.stop()
     http.stop()
     runtime.stop()
+    print(f"Stopped; the data is kept in {settings.data_dir.resolve()} (complaints reset empties it).", flush=True)
+
+
+def banner(settings: LocalSettings, runtime: Any, seconds: float) -> str:
+    """What ``complaints run`` prints at start: where everything is, and commands to try that
+    are true today (this month, these ports, this data folder)."""
+    defaults = LocalSettings.model_fields
+    changed = [f"COMPLAINTS_{name.upper()}={getattr(settings, name)}" for name in ("http_port", "smtp_port", "data_dir")
+               if getattr(settings, name) != defaults[name].default]
+    same = f"\n  export {' '.join(changed)}      (the commands below need what this stack got)" if changed else ""
+    restored = runtime.data is not None and bool(runtime.data.restored_cases)
+    data = (f"{settings.data_dir.resolve()} — {runtime.data.restored_cases} case(s) kept, "
+            f"{len(runtime.restarted)} under way again" if restored else f"{settings.data_dir.resolve()}")
+    now = runtime.clock.now()
+    cli = ".venv/bin/complaints"
+    return f"""
+Complaint handling — local stack (demo tenant: Aurora Motors, 5 dealers), started in {seconds:.1f} s
+  clock       {runtime.clock.mode} · now {now:%Y-%m-%d %H:%M} UTC   {settings.base_url}/_local/clock
+  data        {data}
+  outbox      {settings.base_url}/_local/mail        (every mail the system sent, with its links)
+  console     {settings.base_url}/console            (sign in as cr.center@aurora-motors.example)
+  SMTP        {settings.host}:{settings.smtp_port}   (complaints@aurora-motors.example, sh001@complaints.aurora-motors.example, ...)
+  HTTP        {settings.base_url}   (link pages /a/..., staff API /api/..., tools /_local/...)
+
+Try it, in another terminal:{same}
+  {cli} send tests/data/emails/p01_brake_failure_sh001.eml
+      prints the new case's number and its outbox page: click the links there as the dealer,
+      the managers and the customer
+  {cli} cases                        every case, with its number and phase
+  {cli} case <case number>           one case as staff see it
+  {cli} clock --advance-hours 72     move time on (deadlines, the survey)
+  {cli} report --month {now:%Y-%m} --out report.html
+Ctrl-C stops; the data stays for the next start ({cli} reset empties it)."""
 
 
 def cmd_send(settings: LocalSettings, args: argparse.Namespace) -> None:
@@ -156,12 +197,47 @@ def cmd_classify(settings: LocalSettings, args: argparse.Namespace) -> None:
                     print(f"    {e.kind:<26} {e.weight:>4g}  {e.phrase}")
 
 
+def cmd_cases(settings: LocalSettings, args: argparse.Namespace) -> None:
+    token = _http(settings, "POST", "/_local/token", json.dumps({"email": args.as_}).encode(),
+                  {"Content-Type": "application/json"})["token"]
+    query = f"?phase={args.phase}" if args.phase else ""
+    answer = _http(settings, "GET", f"/api/cases{query}", headers={"Authorization": f"Bearer {token}"})
+    cases = answer.get("cases", []) if isinstance(answer, dict) else answer
+    for c in cases:
+        due = f" · next due {c['next_due_at']}" if c.get("next_due_at") else ""
+        print(f"{c['case_no']}  {c['phase']:<16} {c.get('dealer') or 'HQ':<6} {c.get('deadline_state', '')}{due}")
+    if not cases:
+        print("No cases yet: complaints send tests/data/emails/p01_brake_failure_sh001.eml")
+
+
+def cmd_reset(settings: LocalSettings, args: argparse.Namespace) -> None:
+    from .persistence import DataDir, DataDirInUseError
+
+    data = DataDir(settings.data_dir)
+    where = settings.data_dir.resolve()
+    if not settings.data_dir.exists():
+        print(f"{where}: nothing kept there.")
+        return
+    if not args.yes:
+        answer = input(f"Delete every case, mail and report kept in {where}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return
+    try:
+        left = data.reset()
+    except DataDirInUseError as exc:
+        sys.exit(str(exc))
+    print(f"{where}: emptied." + (f" Not ours, left in place: {', '.join(p.name for p in left)}" if left else ""))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="complaints", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the local stack")
     run.add_argument("--clock", choices=["real", "manual", "warp"])
+    reset = sub.add_parser("reset", help="empty the data folder (COMPLAINTS_DATA_DIR)")
+    reset.add_argument("--yes", action="store_true", help="do not ask")
     send = sub.add_parser("send", help="deliver .eml files to the local stack")
     send.add_argument("files", nargs="+")
     send.add_argument("--to", action="append", help="envelope recipient (default: the mail's To/Cc)")
@@ -174,6 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     case = sub.add_parser("case", help="show a case as staff see it")
     case.add_argument("case_no")
     case.add_argument("--as", dest="as_", default="cr.center@aurora-motors.example")
+    cases = sub.add_parser("cases", help="list the cases, about to breach first")
+    cases.add_argument("--phase", help="a phase, or open (every phase but closed)")
+    cases.add_argument("--as", dest="as_", default="cr.center@aurora-motors.example")
     cli_reports.add_parser(sub)
     classify = sub.add_parser("classify", help="classify .eml files offline and show why (no stack, no AWS)")
     classify.add_argument("files", nargs="+")
@@ -183,9 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     cli_corrections.add_parser(sub)
     args = parser.parse_args(argv)
     settings = LocalSettings()
-    {"run": cmd_run, "send": cmd_send, "outbox": cmd_outbox, "clock": cmd_clock, "case": cmd_case,
-     "report": cli_reports.cmd_report, "corrections": cli_corrections.cmd_corrections,
-     "classify": cmd_classify}[args.command](settings, args)
+    {"run": cmd_run, "reset": cmd_reset, "send": cmd_send, "outbox": cmd_outbox, "clock": cmd_clock,
+     "case": cmd_case, "cases": cmd_cases, "report": cli_reports.cmd_report,
+     "corrections": cli_corrections.cmd_corrections, "classify": cmd_classify}[args.command](settings, args)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,22 @@ class VirtualClock:
             raise ValueError("the clock only moves forward")
         return self.advance(delta)
 
+    @property
+    def offset(self) -> timedelta:
+        """How far ``real`` mode runs ahead of the wall clock."""
+        return self._offset
+
+    def continue_from(self, saved_now: datetime, saved_offset: timedelta) -> None:
+        """Carry on where an earlier run's clock stood: ``real`` keeps its offset, ``manual``
+        and ``warp`` their time; never earlier than the saved time (deadlines do not un-pass)."""
+        with self._lock:
+            saved_now = saved_now.astimezone(UTC)
+            if self.mode == "real":
+                self._offset = max(saved_offset, saved_now - datetime.now(UTC))
+            else:
+                self._virtual = saved_now
+            self._touch()
+
     # ----- activity -------------------------------------------------------------------------
     def _touch(self) -> None:
         self._last_activity = time.monotonic()

@@ -23,6 +23,7 @@ from infra import catalog
 
 from .clock import Mode, VirtualClock
 from .outbox import Outbox
+from .persistence import DataDir
 
 ACCOUNT = "123456789012"  # the account moto's interpreter uses for Lambda calls
 STACK = "complaints-local"
@@ -36,6 +37,8 @@ class LocalConfig:
     region: str = "ap-northeast-1"
     public_base_url: str = "http://127.0.0.1:8080"
     tenant_file: Path = DEMO_TENANT
+    # Where the stack keeps its data between runs (persistence.py); None: in memory only, as tests run.
+    data_dir: Path | None = None
 
 
 @dataclass
@@ -55,7 +58,7 @@ class Invocations:
                 self.errors[function] += 1
 
 
-def _environment(config: LocalConfig) -> None:
+def _environment(config: LocalConfig, data: DataDir | None) -> None:
     """Settings for everything in this process (in-process Lambdas share one environment)."""
     defaults = {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
@@ -73,7 +76,8 @@ def _environment(config: LocalConfig) -> None:
         "COMPLAINTS_STATE_MACHINE_ARN": state_machine_arn(config.region),
         "COMPLAINTS_PUBLIC_BASE_URL": config.public_base_url,
     })
-    os.environ.setdefault("COMPLAINTS_LINK_SECRET", secrets.token_hex(32))
+    # Kept with the data: a page rendered before a restart still posts after it.
+    os.environ.setdefault("COMPLAINTS_LINK_SECRET", data.secret("link") if data else secrets.token_hex(32))
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         os.environ.pop(key, None)
 
@@ -96,17 +100,22 @@ def _placeholder_zip() -> bytes:
 class LocalRuntime:
     def __init__(self, config: LocalConfig | None = None) -> None:
         self.config = config or LocalConfig()
+        self.data = DataDir(self.config.data_dir).create() if self.config.data_dir else None
         self.clock = VirtualClock(self.config.clock, self.config.start)
-        self.outbox = Outbox()
+        self.outbox = Outbox(self.data.outbox_file if self.data else None)
         self.invocations = Invocations()
         self._mock: Any = None
         self.region = self.config.region
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._saved_stamp: tuple[object, ...] | None = None
+        self.restarted: list[str] = []  # executions started again for open cases (a restart)
 
     # ----- lifecycle ------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
-        _environment(self.config)
+        if self.data:
+            self.data.claim()
+        _environment(self.config, self.data)
         from moto import mock_aws
 
         from shared.runtime.settings import settings
@@ -131,14 +140,75 @@ class LocalRuntime:
         from shared.runtime import wiring
 
         wiring.reset(clock=self.clock, mailer=faults.FaultingMailer(self.outbox))
+        case_numbers = self._restore() if self.data else []
         self.seed_tenant(self.config.tenant_file)
+        if case_numbers:
+            self._restart_cases(case_numbers)
         return self
 
     def stop(self) -> None:
+        if self.data and self._mock is not None:
+            self.clock.settle(10)  # what is under way finishes: every execution stands in a wait
+            self.save()
+            self.data.release()
         self.clock.stop()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+
+    # ----- what survives a restart (persistence.py) -----------------------------------------------
+    def _restore(self) -> list[str]:
+        """The saved table, objects and clock back in place; returns the saved cases' numbers."""
+        from shared.runtime.settings import settings
+
+        assert self.data is not None
+        self.data.load_clock(self.clock)
+        items = self.data.load_table(self._client("dynamodb"), settings().table_name)
+        self.data.load_objects(self._client("s3"), self.region)
+        self._saved_stamp = self._stamp()
+        cases = [i["pk"]["S"].removeprefix("CASE#") for i in items
+                 if i["sk"]["S"] == "#CASE" and i["pk"]["S"].startswith("CASE#")]
+        self.data.restored_cases = len(cases)
+        return cases
+
+    def _restart_cases(self, case_numbers: list[str]) -> None:
+        """Executions live in memory only: every case that was under way gets a new one at the
+        point it stood (``Lifecycle.restart``); a failure parks that case, never the start."""
+        from shared.runtime.wiring import services
+
+        lifecycle = services().lifecycle
+        with self.clock.busy():
+            for case_no in case_numbers:
+                try:
+                    execution = lifecycle.restart(case_no)
+                except Exception as exc:  # noqa: BLE001 - one case's trouble is that case's (needs_attention)
+                    print(f"{case_no}: not restarted ({type(exc).__name__})", flush=True)
+                    continue
+                if execution:
+                    self.restarted.append(execution)
+
+    def _stamp(self) -> tuple[object, ...]:
+        """Changes since the last save: every change passes through a handler or the clock."""
+        with self.invocations.lock:
+            calls = sum(self.invocations.calls.values())
+        return calls, len(self.outbox.all()), self.clock.offset, self.clock.now() if self.clock.mode != "real" else 0
+
+    def save(self, *, only_if_changed: bool = False) -> bool:
+        """Write the table, the objects and the clock to the data folder (the outbox writes
+        itself as mail goes out). A save while work runs is a fair copy, not a transaction:
+        a clean stop settles first."""
+        from shared.runtime.settings import settings
+
+        if self.data is None:
+            return False
+        stamp = self._stamp()
+        if only_if_changed and stamp == self._saved_stamp:
+            return False
+        self.data.save_table(self._client("dynamodb"), settings().table_name)
+        self.data.save_objects(self._client("s3"))
+        self.data.save_clock(self.clock)
+        self._saved_stamp = stamp
+        return True
 
     def _client(self, service: str) -> Any:
         """One client per service: a client serves any thread; making one costs ~5 ms of CPU."""
@@ -216,6 +286,7 @@ class LocalRuntime:
 
     # ----- observation -----------------------------------------------------------------------
     def execution(self, case_no: str) -> dict[str, Any]:
+        """The execution named ``case_no`` (a case's first; a later one by its own name)."""
         arn = state_machine_arn(self.region).replace(":stateMachine:", ":execution:") + f":{case_no}"
         result: dict[str, Any] = self._client("stepfunctions").describe_execution(executionArn=arn)
         return result

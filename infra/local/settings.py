@@ -1,8 +1,9 @@
-"""Settings of the local runtime (ports, clock), from the environment."""
+"""Settings of the local runtime (ports, clock, where its data lives), from the environment."""
 
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +18,9 @@ class LocalSettings(BaseSettings):
     http_port: int = 8080
     host: str = "127.0.0.1"
     clock: Mode = "real"
-    token_secret: str = Field(default_factory=lambda: secrets.token_hex(32))  # lives only in the server process
+    data_dir: Path = Path(".local-data")  # what the stack keeps between runs (persistence.py)
+    # Signs staff tokens; ``complaints run`` keeps it with the data, so sessions outlive a restart.
+    token_secret: str = Field(default_factory=lambda: secrets.token_hex(32))
 
     @property
     def base_url(self) -> str:

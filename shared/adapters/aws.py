@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -14,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared.complaints.clock import iso, parse_iso
 from shared.complaints.errors import MailDeliveryError, TransientError
 from shared.complaints.ports import OutgoingMail
 
@@ -151,3 +153,14 @@ class StepFunctionsWorkflow:
             if _transient(exc):
                 raise TransientError("SendTaskSuccess throttled") from exc
             raise
+
+
+def outgoing_mail_doc(mail: OutgoingMail) -> dict[str, Any]:
+    """An outgoing mail as JSON data (a pending send in DynamoDB; the local outbox's file)."""
+    doc = asdict(mail)
+    doc["sent_at"] = iso(mail.sent_at) if mail.sent_at else None
+    return doc
+
+
+def outgoing_mail(doc: dict[str, Any]) -> OutgoingMail:
+    return OutgoingMail(**{**doc, "sent_at": parse_iso(doc["sent_at"]) if doc.get("sent_at") else None})

@@ -67,6 +67,7 @@ from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from shared.adapters.aws import outgoing_mail, outgoing_mail_doc
 from shared.adapters.kpi_dynamodb import DynamoKpiTables, place_query, placed
 from shared.complaints.clock import iso, parse_iso
 from shared.complaints.errors import (
@@ -83,7 +84,6 @@ from shared.complaints.ports import (
     AccountabilityTask,
     HeldMail,
     InboundRecord,
-    OutgoingMail,
     PendingMail,
     ReceivedMail,
     StoredAttachment,
@@ -779,16 +779,13 @@ def _received(item: Item) -> ReceivedMail:
 
 
 def _pending_doc(pending: PendingMail) -> str:
-    mail = asdict(pending.mail)
-    mail["sent_at"] = iso(pending.mail.sent_at) if pending.mail.sent_at else None
-    return json.dumps({"mail": mail, "failed_at": iso(pending.failed_at), "error": pending.error}, ensure_ascii=False)
+    return json.dumps({"mail": outgoing_mail_doc(pending.mail), "failed_at": iso(pending.failed_at),
+                       "error": pending.error}, ensure_ascii=False)
 
 
 def _pending(item: Item) -> PendingMail:
     data = json.loads(item.doc or "{}")
-    mail = data["mail"]
-    mail["sent_at"] = parse_iso(mail["sent_at"]) if mail.get("sent_at") else None
-    return PendingMail(item.sk, OutgoingMail(**mail), parse_iso(data["failed_at"]), data["error"],
+    return PendingMail(item.sk, outgoing_mail(data["mail"]), parse_iso(data["failed_at"]), data["error"],
                        int(item.counter or 1))
 
 

@@ -216,6 +216,12 @@ class Lifecycle:
             case = ctx.case
             if entered_ref and case.step_timer and case.step_timer.entered_ref == entered_ref:
                 return  # a retry of the same entry
+            if (case.step_timer and case.step_timer.step == step
+                    and case.step_timer.entered_ref == _restarted_ref(_EXECUTION.get())):
+                # A restarted execution waits again on the same step: same task, same links,
+                # the deadline clock where it stood.
+                case.step_timer.entered_ref = entered_ref
+                return
             case.step_seq += 1
             case.phase = step
             case.escalation_level = 0
@@ -686,6 +692,27 @@ class Lifecycle:
         assert ctx.case.execution is not None
         return ctx.case.execution
 
+    def restart(self, case_no: str) -> str | None:
+        """The execution that drove the case is gone (the local runtime keeps executions in
+        memory only, and restarted): a new one continues where the case stands. A case that
+        waited on a human step waits on the same task again — links already mailed still
+        decide, with the token the new execution hands over. Returns the new execution's
+        name, or None when nothing is left to run (finished, or parked for staff)."""
+        found = _restart_point(self.load(case_no).case)
+        if found is None:
+            return None
+        point, same_wait = found
+
+        def change(ctx: Ctx) -> None:
+            case = ctx.case
+            case.execution = f"{case.case_no}.s{case.version + 1}"
+            if same_wait and case.step_timer is not None:
+                case.step_timer.entered_ref = _restarted_ref(case.execution)
+        ctx = self.mutate(case_no, change)
+        self._start_execution(ctx, point)
+        assert ctx.case.execution is not None
+        return ctx.case.execution
+
     def _start_execution(self, ctx: Ctx, point: str) -> None:
         name = ctx.case.execution or ctx.case.case_no
         try:
@@ -828,6 +855,29 @@ def _resume_point(case: Case) -> str:
     if case.phase == "closed":
         return "survey"
     return "first_contact"
+
+
+def _restarted_ref(execution: str | None) -> str:
+    return f"restarted:{execution}"
+
+
+def _restart_point(case: Case) -> tuple[str, bool] | None:
+    """Where a case whose execution is gone continues, and whether it waits again on the step
+    it stood in (rather than entering a step afresh); None when nothing is left to run."""
+    if case.phase == "needs_attention":
+        return None  # parked: staff resume it from the console
+    timer = case.step_timer
+    if timer is not None:
+        if case.last_recorded != timer.key:
+            return timer.step, True  # open, or decided and not yet applied: the wait hands it over
+        nxt = _next_after(case, timer.step)  # applied; the next step was not entered yet
+        return None if nxt == "closed" else (nxt, False)
+    if case.phase == "closed":
+        survey = case.survey
+        if survey is not None and (survey.answered_at is not None or survey.unrated):
+            return None
+        return "close", False  # closing again is idempotent; then the wait before the survey
+    return (case.phase, False) if case.phase in RESUME_POINTS else ("triage", False)
 
 
 def _next_after(case: Case, step: Step) -> str:

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -80,8 +81,9 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     http_port, smtp_port = _free_port(), _free_port()
+    data_dir = tempfile.mkdtemp(prefix="complaints-e2e-")  # a fresh stack, and nothing left in the repository
     env = {**os.environ, "COMPLAINTS_HTTP_PORT": str(http_port), "COMPLAINTS_SMTP_PORT": str(smtp_port),
-           "COMPLAINTS_CLOCK": "manual"}
+           "COMPLAINTS_CLOCK": "manual", "COMPLAINTS_DATA_DIR": data_dir}
     # Its output to a file: a pipe nobody reads fills up (64 KB of log lines) and stops the stack.
     output = tmp_path_factory.mktemp("stack") / "output.log"
     with output.open("w", encoding="utf-8") as out:
@@ -102,6 +104,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
