@@ -53,21 +53,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    results = {}
+    results: dict[str, dict[str, float]] = {}
+    modules: dict[str, str] = {}
     print(f"{'function':<26}{'median ms':>10}{'min ms':>9}{'max ms':>9}")
     for spec in FUNCTIONS:
         module = spec.handler.rpartition(".")[0]
         timings = import_seconds(module, args.runs)
-        results[spec.name] = {"module": module, "median_ms": round(statistics.median(timings) * 1000, 1),
+        modules[spec.name] = module
+        results[spec.name] = {"median_ms": round(statistics.median(timings) * 1000, 1),
                               "min_ms": round(min(timings) * 1000, 1), "max_ms": round(max(timings) * 1000, 1)}
         r = results[spec.name]
         print(f"{spec.name:<26}{r['median_ms']:>10}{r['min_ms']:>9}{r['max_ms']:>9}")
     slowest = max(results, key=lambda name: results[name]["median_ms"])
     print(f"\nlargest imports of {slowest} (cumulative ms, one run):")
-    for name, seconds in largest_imports(results[slowest]["module"]):
+    for name, seconds in largest_imports(modules[slowest]):
         print(f"  {seconds * 1000:8.1f}  {name}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2), "utf-8")
+        args.json.write_text(json.dumps({n: {"module": modules[n], **r} for n, r in results.items()}, indent=2),
+                             "utf-8")
 
 
 if __name__ == "__main__":
