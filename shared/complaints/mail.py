@@ -32,6 +32,7 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Literal
 
+from .adverts import newsletter
 from .largeparts import SlimMail
 
 MailKind = Literal["normal", "auto_reply", "bounce", "bulk"]
@@ -319,7 +320,12 @@ def _raw_headers(msg: Message, name: str) -> list[str]:
     return [str(value) for key, value in msg.raw_items() if key.lower() == name]
 
 
-_VALID_ADDRESS = re.compile(r"[^@\s<>\[\]]+@[^@\s<>\[\].]+(?:\.[^@\s<>\[\].]+)+")
+# A mailbox a reply can reach: a local part (dot-atom or RFC 5322 quoted string) and a domain
+# with at least one dot; a single-label domain (user@localhost, redacted@redacted) is refused.
+_VALID_ADDRESS = re.compile(r'(?:[^@\s<>\[\]"]+|"[^"\\\r\n]+")@[^@\s<>\[\].]+(?:\.[^@\s<>\[\].]+)+')
+# An angle-bracketed addr-spec whose unquoted local part holds spaces: the brackets make the
+# intent unambiguous, so it is read as the quoted local part it means.
+_SPACED_LOCAL = re.compile(r'<\s*([^<>@"]*\s[^<>@"]*)@([^<>@\s]+)\s*>')
 _SENDER_HEADERS = ("from", "reply-to", "sender")
 
 
@@ -345,8 +351,11 @@ def _addresses(value: str | None, warnings: list[str]) -> list[tuple[str | None,
         pairs = email.utils.getaddresses([raw])
     except Exception:  # noqa: BLE001 - a malformed address header must not lose the mail
         pairs = []
+    spaced = {f"{' '.join(local.split())}@{domain}".lower(): f'"{" ".join(local.split())}"@{domain}'
+              for local, domain in _SPACED_LOCAL.findall(raw)}
     found = [
-        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().rstrip(".").lower())
+        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None,
+         spaced.get(" ".join(addr.split()).lower(), addr.strip()).rstrip(".").lower())
         for name, addr in pairs if "@" in addr
     ]
     if not found:
@@ -536,8 +545,21 @@ def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, i
         data = decoded if isinstance(decoded, bytes) else b""
     description = _raw_header(part, "content-description")
     name = _safe_filename(filename or "", ctype, len(content.attachments) + 1,
-                          _header_text(description, warnings) if description else "")
+                          _header_text(description, warnings) if description else _said_by(part, ctype, warnings))
     content.attachments.append(Attachment(filename=name, content_type=ctype, size=len(data), payload=data))
+
+
+def _said_by(part: Message, ctype: str, warnings: list[str]) -> str:
+    """What names a nameless part without a description: an attached message its subject
+    (a returned mail's "Ihre Anfrage [Ticket#638810].eml"), a report part its type
+    ("delivery-status.txt"); else nothing (it is numbered)."""
+    payload = part.get_payload()
+    if ctype in ("message/rfc822", "message/global") and isinstance(payload, list) and payload:
+        subject = _raw_header(payload[0], "subject") if isinstance(payload[0], Message) else None
+        return _header_text(subject, warnings) if subject else ""
+    if ctype in ("message/delivery-status", "message/disposition-notification"):
+        return ctype.split("/", 1)[1]
+    return ""
 
 
 def _walk_alternatives(children: list[Message], content: _Content, warnings: list[str], in_report: bool, depth: int) -> None:
@@ -624,6 +646,10 @@ def _reads_as_auto_reply(text: str) -> bool:
     return len(text) <= _AUTO_REPLY_BODY and not _GRIEVANCE.search(text)
 
 
+# Headers by which a filtering gateway marks a mass mailing (antispameurope's "infomail").
+_GATEWAY_BULK = ("x-antispameurope-detected-infomail",)
+
+
 def _kind(
     headers: dict[str, str], subject: str, sender: str | None, ctype: str, report_type: str | None, delivery_report: bool,
     text: str = "",
@@ -646,6 +672,10 @@ def _kind(
         return "auto_reply"
     if "list-id" in headers or "list-unsubscribe" in headers or precedence in ("bulk", "list", "junk"):
         return "bulk"
+    if any(headers.get(name, "").strip().lower() == "yes" for name in _GATEWAY_BULK):
+        return "bulk"  # a filtering gateway on the way classed it as a mass mailing
+    if not _forward_subject(subject) and newsletter(subject, text):
+        return "bulk"  # a shop's mailing without list headers: its footer gives it away
     return "normal"
 
 

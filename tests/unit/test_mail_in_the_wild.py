@@ -152,9 +152,74 @@ def test_a_nameless_part_is_named_after_its_description() -> None:
     assert [a.filename for a in parsed.attachments] == ["Delivery report.txt", "Rückläufer - Kopie.eml"]
 
 
-def test_a_nameless_undescribed_part_is_numbered_and_a_named_one_keeps_its_name() -> None:
+def test_a_nameless_report_part_is_named_after_its_type_and_a_named_one_keeps_its_name() -> None:
     parsed = _report_with(
         "--b\r\nContent-Type: message/disposition-notification\r\n\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n"
         '--b\r\nContent-Description: Rechnung\r\nContent-Type: application/pdf; name="rechnung-4711.pdf"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n")
-    assert [a.filename for a in parsed.attachments] == ["attachment-1.txt", "rechnung-4711.pdf"]
+    assert [a.filename for a in parsed.attachments] == ["disposition-notification.txt", "rechnung-4711.pdf"]
+
+
+def test_a_nameless_attached_message_is_named_after_its_subject_and_a_report_part_after_its_type() -> None:
+    """A returned mail (Zammad's mail078): staff see "delivery-status.txt" and the subject of
+    the mail that came back, not attachment-1/attachment-2."""
+    parsed = _report_with(
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mail.example\r\n\r\n"
+        "Final-Recipient: rfc822; li@mail.example\r\nAction: delayed\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: kefu@brand.example\r\nSubject: =?utf-8?Q?Ihre_Anfrage_[Fall=23SH001]?=\r\n\r\nHallo\r\n")
+    assert [a.filename for a in parsed.attachments] == ["delivery-status.txt", "Ihre Anfrage [Fall#SH001].eml"]
+
+
+# --- senders ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("sender", "address"), [
+    ('"your secret past" <power quadrant system@example.com>', '"power quadrant system"@example.com'),
+    ("Li Na <  li  na@mail.example >", '"li na"@mail.example'),
+    ('"Wang Wei"@mail.example', '"wang wei"@mail.example'),  # quoted already: kept
+])
+def test_a_local_part_with_spaces_inside_angle_brackets_is_read_as_the_quoted_mailbox_it_means(
+        sender: str, address: str) -> None:
+    parsed = parse(f"From: {sender}", "Subject: Bremsen", "Date: Fri, 4 Dec 2026 08:00:00 +0000")
+    assert (parsed.from_address, parsed.warnings) == (address, [])
+
+
+@pytest.mark.parametrize("sender", [
+    "Martin <redacted@redacted>",  # a single-label domain: no reply could reach it
+    "power quadrant system@example.com",  # no brackets: which words are the address is a guess
+])
+def test_an_address_a_reply_cannot_reach_is_not_taken_for_the_sender(sender: str) -> None:
+    assert parse(f"From: {sender}", "Subject: Bremsen").from_address is None
+
+
+# --- kinds ------------------------------------------------------------------------------
+
+NEWSLETTER = ("<p>Nur 3,90 statt 39,90 EUR: In-Ear-Headset, jetzt supergünstig!</p>"
+              "<p>Newsletter im Browser ansehen</p><p>Vom Newsletter abmelden</p>")
+
+
+def test_a_shop_mailing_without_list_headers_is_bulk_by_its_footer() -> None:
+    parsed = parse("From: Shop <angebote@shop.example>", "Subject: -90%!", "Content-Type: text/html; charset=utf-8",
+                   body=NEWSLETTER.encode())
+    assert parsed.kind == "bulk"
+
+
+def test_a_gateways_infomail_mark_makes_bulk() -> None:
+    parsed = parse("From: Shop <angebote@shop.example>", "Subject: -90%!", "X-antispameurope-detected-infomail: yes",
+                   body=b"Nur 3,90 statt 39,90 EUR!")
+    assert parsed.kind == "bulk"
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Bremsen", "Bitte melden Sie mich vom Newsletter ab, und die Bremsen quietschen noch."),  # one kind only
+    ("WG: Angebot", NEWSLETTER),  # a customer forwarding a mailing writes about it
+    ("Angebot", "Mein Auto hat nach dem Newsletter im Browser ansehen ... abmelden" + NEWSLETTER),  # their voice
+])
+def test_a_customer_mentioning_a_newsletter_is_not_bulk(subject: str, body: str) -> None:
+    assert parse("From: Kai <kai@mail.example>", f"Subject: {subject}", body=body.encode()).kind == "normal"
+
+
+def test_a_quoted_mailbox_is_masked_like_any_other() -> None:
+    """Intake now takes such senders as customers: the masks must know them too."""
+    from shared.complaints.masking import mask_text
+    assert mask_text('Antwort an "li na"@mail.example und kai@mail.example') == "Antwort an l***@mail.example und k***@mail.example"
