@@ -544,20 +544,21 @@ def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, i
         decoded = part.get_payload(decode=True)
         data = decoded if isinstance(decoded, bytes) else b""
     description = _raw_header(part, "content-description")
+    said = _said_by(part, ctype, warnings)  # an attached message's subject says more than "Undelivered Message"
     name = _safe_filename(filename or "", ctype, len(content.attachments) + 1,
-                          _header_text(description, warnings) if description else _said_by(part, ctype, warnings))
+                          said or (_header_text(description, warnings) if description else ""))
     content.attachments.append(Attachment(filename=name, content_type=ctype, size=len(data), payload=data))
 
 
 def _said_by(part: Message, ctype: str, warnings: list[str]) -> str:
-    """What names a nameless part without a description: an attached message its subject
-    (a returned mail's "Ihre Anfrage [Ticket#638810].eml"), a report part its type
-    ("delivery-status.txt"); else nothing (it is numbered)."""
+    """What names a nameless part: an attached message its subject (a returned mail's
+    "Ihre Anfrage [Ticket#638810].eml"), a report part its type ("delivery-status.txt"),
+    both before its description; else nothing (the description, or a number)."""
     payload = part.get_payload()
     if ctype in ("message/rfc822", "message/global") and isinstance(payload, list) and payload:
         subject = _raw_header(payload[0], "subject") if isinstance(payload[0], Message) else None
         return _header_text(subject, warnings) if subject else ""
-    if ctype in ("message/delivery-status", "message/disposition-notification"):
+    if ctype in ("message/delivery-status", "message/disposition-notification") and not _raw_header(part, "content-description"):
         return ctype.split("/", 1)[1]
     return ""
 

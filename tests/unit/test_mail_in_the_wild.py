@@ -149,7 +149,7 @@ def test_a_nameless_part_is_named_after_its_description() -> None:
         "Reporting-MTA: dns; mx.mail.example\r\n\r\nFinal-Recipient: rfc822; li@mail.example\r\nAction: failed\r\n"
         "--b\r\nContent-Description: =?utf-8?Q?R=C3=BCckl=C3=A4ufer?= / Kopie\r\nContent-Type: message/rfc822\r\n\r\n"
         "From: kefu@brand.example\r\nSubject: Ihr Fall\r\n\r\nHallo\r\n")
-    assert [a.filename for a in parsed.attachments] == ["Delivery report.txt", "Rückläufer - Kopie.eml"]
+    assert [a.filename for a in parsed.attachments] == ["Delivery report.txt", "Ihr Fall.eml"]
 
 
 def test_a_nameless_report_part_is_named_after_its_type_and_a_named_one_keeps_its_name() -> None:
