@@ -189,7 +189,7 @@ def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
     after the CJK guesses unless the text is mostly ASCII, as Latin text is.
     """
     if data.isascii():
-        return data.decode("ascii")
+        return _seven_bit(data, label)
     declared = _codec(label, warnings)
     high = len(data.translate(None, _ASCII_BYTES))
     single = declared is not None and _single_byte(declared)
@@ -221,6 +221,21 @@ def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
         return text
     best = min(dict.fromkeys(order), key=lambda c: data.decode(c, "replace").count("\ufffd"))
     return _decode_lossy(data, best, warnings)
+
+
+# Charsets whose text is all ASCII bytes, shifting by escape sequences (ISO-2022-JP, the
+# usual Japanese mail charset) or base64 runs (UTF-7): ASCII bytes are not ASCII text under them.
+_SEVEN_BIT = ("iso2022", "utf-7", "hz")
+
+
+def _seven_bit(data: bytes, label: str | None) -> str:
+    declared = _codec(label, []) if label else None  # an ASCII body under an unknown label is still ASCII
+    if declared and declared.startswith(_SEVEN_BIT):
+        try:
+            return data.decode(declared)
+        except UnicodeDecodeError:
+            pass
+    return data.decode("ascii")
 
 
 def _decode_lossy(data: bytes, codec: str, warnings: list[str]) -> str:

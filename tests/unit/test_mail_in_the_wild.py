@@ -4,6 +4,7 @@ docs/benchmarks.md for the suite itself, run with ``benchmarks.zammad_suite``)."
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -45,6 +46,20 @@ def test_chinese_bytes_under_a_latin1_label_are_still_read_as_chinese() -> None:
     body = "刹车异响，已经修了两次还是不好。".encode("gbk")
     parsed = parse("From: li@mail.example", "Subject: x", "Content-Type: text/plain; charset=iso-8859-1", body=body)
     assert parsed.text == "刹车异响，已经修了两次还是不好。"
+
+
+def test_iso_2022_jp_subject_and_body_are_japanese_not_their_escape_bytes() -> None:
+    """ISO-2022-JP (Zammad's mail091) is all ASCII bytes: read as ASCII, the mail was
+    "$B%a%k%^%,2r=|(B"; Japanese staff see the request it is."""
+    subject = "=?iso-2022-jp?B?" + base64.b64encode("メルマガ解除".encode("iso2022_jp")).decode() + "?="
+    parsed = parse("From: mail@domain.example", f"Subject: {subject}", 'Content-Type: text/plain; charset="iso-2022-jp"',
+                   body="このアドレスへのメルマガを解除してください。".encode("iso2022_jp"))
+    assert (parsed.subject, parsed.text.strip()) == ("メルマガ解除", "このアドレスへのメルマガを解除してください。")
+
+
+def test_an_ascii_body_under_an_unknown_label_stays_ascii() -> None:
+    parsed = parse("From: kai@mail.example", "Subject: x", "Content-Type: text/plain; charset=x-unknown", body=b"Bremsen $B")
+    assert parsed.text.strip() == "Bremsen $B"
 
 
 @pytest.mark.parametrize(("header", "decoded"), [
