@@ -205,6 +205,10 @@ def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
     if declared:
         order.append(declared)
     for codec in dict.fromkeys(order):
+        if codec == "gb18030" and not declared:
+            japanese = _as_japanese(data)
+            if japanese is not None:
+                return japanese
         try:
             text = data.decode(codec)
         except UnicodeDecodeError:
@@ -236,6 +240,22 @@ def _seven_bit(data: bytes, label: str | None) -> str:
         except UnicodeDecodeError:
             pass
     return data.decode("ascii")
+
+
+_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]")
+_HALF_WIDTH_KANA = re.compile(r"[\uff61-\uff9f]")
+
+
+def _as_japanese(data: bytes) -> str | None:
+    """Undeclared 8-bit Shift_JIS (a Japanese client's raw subject): GBK decodes its bytes
+    too, as rare hanzi (ツール as 僣乕儖). Read as Shift_JIS when that gives kana, which Japanese
+    text has and a GBK reading does not; GBK Chinese read as Shift_JIS gives half-width
+    kana (its lead bytes 0xA1-0xDF), so any of those means it is not Japanese."""
+    try:
+        text = data.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    return text if _KANA.search(text) and not _HALF_WIDTH_KANA.search(text) else None
 
 
 def _decode_lossy(data: bytes, codec: str, warnings: list[str]) -> str:

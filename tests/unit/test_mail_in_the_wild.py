@@ -57,6 +57,16 @@ def test_iso_2022_jp_subject_and_body_are_japanese_not_their_escape_bytes() -> N
     assert (parsed.subject, parsed.text.strip()) == ("メルマガ解除", "このアドレスへのメルマガを解除してください。")
 
 
+@pytest.mark.parametrize(("raw", "subject"), [
+    ("ツール".encode("shift_jis"), "ツール"),  # Zammad's mail093: GBK read it as 僣乕儖
+    ("刹车异响，我的车有问题".encode("gbk"), "刹车异响，我的车有问题"),  # GBK stays GBK
+    ("您好，请问4S店的地址".encode("gbk"), "您好，请问4S店的地址"),
+])
+def test_an_undeclared_8bit_subject_is_read_as_japanese_only_when_it_gives_kana(raw: bytes, subject: str) -> None:
+    mail = b"From: bar@example.org\r\nSubject: " + raw + b"\r\n\r\nHallo"
+    assert parse_mail(mail, received_at=NOW).subject == subject
+
+
 def test_an_ascii_body_under_an_unknown_label_stays_ascii() -> None:
     parsed = parse("From: kai@mail.example", "Subject: x", "Content-Type: text/plain; charset=x-unknown", body=b"Bremsen $B")
     assert parsed.text.strip() == "Bremsen $B"
