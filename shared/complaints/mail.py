@@ -238,8 +238,30 @@ def _seven_bit(data: bytes, label: str | None) -> str:
         try:
             return data.decode(declared)
         except UnicodeDecodeError:
-            pass
+            if declared.startswith("iso2022_jp"):
+                return _jis_as_cp932(data)
     return data.decode("ascii")
+
+
+_JIS_RUN = re.compile(rb"\x1b\$[@B]([^\x1b]*)")
+_LINE_AND_REST = re.compile(rb"([^\r\n]*)(.*)", re.DOTALL)
+
+
+def _jis_as_cp932(data: bytes) -> str:
+    """ISO-2022-JP as Windows writes it (CP50220): JIS X 0208 plus NEC's row 13 (①, ㈱), which
+    Python's codec refuses. Each two-byte run is moved to Shift_JIS and read as cp932, which has
+    those rows; a run left open at a line end (no ESC ( B) ends there."""
+    def sjis(run: re.Match[bytes]) -> bytes:
+        two_byte, rest = _LINE_AND_REST.fullmatch(run.group(1)).groups()  # type: ignore[union-attr]  # always matches
+        out = bytearray()
+        for j1, j2 in zip(two_byte[::2], two_byte[1::2], strict=False):
+            s1 = ((j1 + 1) >> 1) + (0x70 if j1 < 0x5F else 0xB0)
+            s2 = j2 + (0x1F if j1 % 2 else 0x7E)
+            out += bytes((s1, s2 + 1 if j1 % 2 and s2 >= 0x7F else s2))
+        return bytes(out) + rest  # RFC 1468: a line ends in ASCII
+
+    shifted = _JIS_RUN.sub(sjis, data).replace(b"\x1b(B", b"").replace(b"\x1b(J", b"")
+    return shifted.decode("cp932", "replace")
 
 
 _KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]")

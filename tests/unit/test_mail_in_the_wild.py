@@ -67,6 +67,14 @@ def test_an_undeclared_8bit_subject_is_read_as_japanese_only_when_it_gives_kana(
     assert parse_mail(mail, received_at=NOW).subject == subject
 
 
+def test_iso_2022_jp_with_windows_circled_digits_is_read_and_an_open_run_ends_at_the_line() -> None:
+    """Zammad's mail099: ① (NEC row 13, as Windows writes ISO-2022-JP) made the strict codec
+    fail, and the body was its escape text; the run is never closed with ESC ( B."""
+    parsed = parse("From: noreply@example.org", "Subject: x", "Content-Type: text/plain; charset=ISO-2022-JP",
+                   body=b'\x1b$B!!-!#1ET#38)$N03$H!"\r\nTermin')
+    assert [line.strip() for line in parsed.text.splitlines()] == ["①１都３県の鯵と、", "Termin"]
+
+
 def test_an_ascii_body_under_an_unknown_label_stays_ascii() -> None:
     parsed = parse("From: kai@mail.example", "Subject: x", "Content-Type: text/plain; charset=x-unknown", body=b"Bremsen $B")
     assert parsed.text.strip() == "Bremsen $B"
