@@ -7,8 +7,9 @@ helpdesk's parser (``test/data/mail/mailNNN.box``, each with its expected parse 
 The mails are not part of this project: fetch them, keep them outside the tree, point
 ``--dir`` at them. Each ``mailNNN.box`` with a ``mailNNN.yml`` beside it is compared on:
 
-- sender: Zammad's ``from_email`` against our ``from_address`` (case-insensitive; a
-  trailing dot, which Zammad keeps and we drop, is the same mailbox);
+- sender: Zammad's ``from_email`` against our ``from_address`` as the mailbox each names
+  (``_mailbox``: case-insensitive; a trailing dot or a stray ``>`` that Zammad keeps and we
+  drop, and our quotes around a local part with spaces, which Zammad writes bare);
 - subject: equal once whitespace runs are collapsed (Zammad keeps a trailing space);
 - body lost: Zammad found visible text (its ``body`` without markup, not "no visible
   content") and our ``text`` is empty;
@@ -82,7 +83,7 @@ class MailResult:
     def sender_agrees(self) -> bool | None:
         if self.sender_expected is None:
             return None
-        return (self.sender_ours or "").lower() == self.sender_expected.lower().rstrip(".")  # user@example.com. is the same
+        return _mailbox(self.sender_ours or "") == _mailbox(self.sender_expected)
 
     @property
     def subject_agrees(self) -> bool | None:
@@ -99,6 +100,16 @@ class MailResult:
         if self.attachments_expected is None:
             return None
         return sorted(self.attachments_expected) == sorted(self.attachments_ours)
+
+
+def _mailbox(address: str) -> str:
+    """The mailbox an address names, as both sides write it: we quote a local part with spaces
+    ("power quadrant system"@example.com), Zammad writes it bare; Zammad keeps a trailing dot
+    (the DNS root) and, in 076, a stray ``>`` after the address; case does not matter."""
+    local, _, domain = address.strip().rstrip(">").rstrip(".").rpartition("@")
+    if len(local) > 1 and local.startswith('"') and local.endswith('"'):
+        local = local[1:-1]
+    return f"{local}@{domain}".lower()
 
 
 def _squash(text: str) -> str:

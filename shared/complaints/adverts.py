@@ -24,6 +24,31 @@ _VOICE = re.compile(
 )
 _MARKERS = 3  # different markers before a mail reads as an advert
 
+# A mass mailing's footer, by kind: a way to unsubscribe, a copy to view in the browser, the
+# sender's note on why the reader gets it. Two different kinds make a newsletter (one alone a
+# customer may quote: "unsubscribe me").
+_NEWSLETTER = {
+    "unsubscribe": re.compile(r"unsubscribe|abmelden|abbestellen|désinscri|退订|退訂|取消订阅|取消訂閱", re.IGNORECASE),
+    "view in browser": re.compile(
+        r"(?:view|read|open)\s+(?:it\s+|this\s+(?:e-?mail|message)\s+)?(?:in|on)\s+(?:your|a|the)\s+(?:web\s*)?browser"
+        r"|im\s+(?:web)?browser\s+(?:ansehen|anzeigen|öffnen|lesen)|online\s+(?:ansehen|anzeigen|lesen)"
+        r"|在浏览器中查看|在瀏覽器中查看|网页版|網頁版", re.IGNORECASE),
+    "mailing footer": re.compile(
+        r"newsletter|you (?:are )?receiv\w* this (?:e-?mail|message) because|diese (?:e-?mail|nachricht) wurde an"
+        r"|sie erhalten diese (?:e-?mail|nachricht)|this (?:e-?mail|message) was sent to|本邮件由系统自动发送|您收到此邮件是因为",
+        re.IGNORECASE),
+}
+_NEWSLETTER_KINDS = 2
+
+
+def newsletter(subject: str, text: str) -> list[str]:
+    """The kinds of mass-mailing footer a mail carries when it reads as a newsletter (at least
+    two kinds, and no complainant's voice), else []."""
+    if _VOICE.search(text):
+        return []
+    kinds = [kind for kind, pattern in _NEWSLETTER.items() if pattern.search(f"{subject}\n{text}")]
+    return kinds if len(kinds) >= _NEWSLETTER_KINDS else []
+
 
 def bulk_advert(subject: str, text: str) -> str | None:
     """Why a mail reads as a bulk advert, or None."""

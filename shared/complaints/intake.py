@@ -237,12 +237,15 @@ class Intake:
     @staticmethod
     def _not_a_complaint(tenant: Tenant, parsed: ParsedMail) -> tuple[Disposition, str] | None:
         """Mail no person wrote to us must never open a case or be answered (mail loops)."""
+        flagged = _spam_flagged(parsed.headers)
+        if flagged:
+            return "quarantine_spam", f"a spam filter on the way marked it ({flagged})"
         if parsed.kind == "auto_reply":
             return "ignore_auto_reply", "an auto-reply (Auto-Submitted, X-Autoreply, Precedence or subject)"
         if parsed.kind == "bounce":
             return "ignore_bounce", "a delivery status notification"
         if parsed.kind == "bulk":
-            return "ignore_bulk", "bulk or list mail (List-Id, List-Unsubscribe, Precedence)"
+            return "ignore_bulk", "bulk or list mail (list headers, a gateway's bulk mark or a newsletter's footer)"
         if (parsed.from_address or "") == tenant.brand.sender_address.lower() or parsed.headers.get("x-case-number"):
             return "ignore_auto_reply", "our own mail came back"
         if parsed.from_address is None:
@@ -547,6 +550,16 @@ def _verdict(verdicts: SesVerdicts) -> tuple[Disposition, str] | None:
         return "quarantine_virus", "SES virus verdict FAIL"
     if verdicts.spam.upper() == "FAIL":
         return "quarantine_spam", "SES spam verdict FAIL"
+    return None
+
+
+def _spam_flagged(headers: dict[str, str]) -> str | None:
+    """A filter the mail passed before SES (SpamAssassin and its kin) judged it spam: held like an
+    SES spam verdict, a visible record staff can release. "No" and a bare score are not a verdict."""
+    if headers.get("x-spam-flag", "").strip().lower() == "yes":
+        return "X-Spam-Flag: YES"
+    if headers.get("x-spam-status", "").strip().lower().startswith("yes"):
+        return "X-Spam-Status: Yes"
     return None
 
 

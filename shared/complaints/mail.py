@@ -32,6 +32,7 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Literal
 
+from .adverts import newsletter
 from .largeparts import SlimMail
 
 MailKind = Literal["normal", "auto_reply", "bounce", "bulk"]
@@ -188,7 +189,7 @@ def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
     after the CJK guesses unless the text is mostly ASCII, as Latin text is.
     """
     if data.isascii():
-        return data.decode("ascii")
+        return _seven_bit(data, label)
     declared = _codec(label, warnings)
     high = len(data.translate(None, _ASCII_BYTES))
     single = declared is not None and _single_byte(declared)
@@ -204,6 +205,10 @@ def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
     if declared:
         order.append(declared)
     for codec in dict.fromkeys(order):
+        if codec == "gb18030" and not declared:
+            japanese = _as_japanese(data)
+            if japanese is not None:
+                return japanese
         try:
             text = data.decode(codec)
         except UnicodeDecodeError:
@@ -220,6 +225,59 @@ def _decode(data: bytes, label: str | None, warnings: list[str]) -> str:
         return text
     best = min(dict.fromkeys(order), key=lambda c: data.decode(c, "replace").count("\ufffd"))
     return _decode_lossy(data, best, warnings)
+
+
+# Charsets whose text is all ASCII bytes, shifting by escape sequences (ISO-2022-JP, the
+# usual Japanese mail charset) or base64 runs (UTF-7): ASCII bytes are not ASCII text under them.
+_SEVEN_BIT = ("iso2022", "utf-7", "hz")
+
+
+def _seven_bit(data: bytes, label: str | None) -> str:
+    declared = _codec(label, []) if label else None  # an ASCII body under an unknown label is still ASCII
+    if declared and declared.startswith(_SEVEN_BIT):
+        try:
+            return data.decode(declared)
+        except UnicodeDecodeError:
+            if declared.startswith("iso2022_jp"):
+                return _jis_as_cp932(data)
+    return data.decode("ascii")
+
+
+_JIS_RUN = re.compile(rb"\x1b\$[@B]([^\x1b]*)")
+_LINE_AND_REST = re.compile(rb"([^\r\n]*)(.*)", re.DOTALL)
+
+
+def _jis_as_cp932(data: bytes) -> str:
+    """ISO-2022-JP as Windows writes it (CP50220): JIS X 0208 plus NEC's row 13 (①, ㈱), which
+    Python's codec refuses. Each two-byte run is moved to Shift_JIS and read as cp932, which has
+    those rows; a run left open at a line end (no ESC ( B) ends there."""
+    def sjis(run: re.Match[bytes]) -> bytes:
+        two_byte, rest = _LINE_AND_REST.fullmatch(run.group(1)).groups()  # type: ignore[union-attr]  # always matches
+        out = bytearray()
+        for j1, j2 in zip(two_byte[::2], two_byte[1::2], strict=False):
+            s1 = ((j1 + 1) >> 1) + (0x70 if j1 < 0x5F else 0xB0)
+            s2 = j2 + (0x1F if j1 % 2 else 0x7E)
+            out += bytes((s1, s2 + 1 if j1 % 2 and s2 >= 0x7F else s2))
+        return bytes(out) + rest  # RFC 1468: a line ends in ASCII
+
+    shifted = _JIS_RUN.sub(sjis, data).replace(b"\x1b(B", b"").replace(b"\x1b(J", b"")
+    return shifted.decode("cp932", "replace")
+
+
+_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]")
+_HALF_WIDTH_KANA = re.compile(r"[\uff61-\uff9f]")
+
+
+def _as_japanese(data: bytes) -> str | None:
+    """Undeclared 8-bit Shift_JIS (a Japanese client's raw subject): GBK decodes its bytes
+    too, as rare hanzi (ツール as 僣乕儖). Read as Shift_JIS when that gives kana, which Japanese
+    text has and a GBK reading does not; GBK Chinese read as Shift_JIS gives half-width
+    kana (its lead bytes 0xA1-0xDF), so any of those means it is not Japanese."""
+    try:
+        text = data.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    return text if _KANA.search(text) and not _HALF_WIDTH_KANA.search(text) else None
 
 
 def _decode_lossy(data: bytes, codec: str, warnings: list[str]) -> str:
@@ -319,7 +377,12 @@ def _raw_headers(msg: Message, name: str) -> list[str]:
     return [str(value) for key, value in msg.raw_items() if key.lower() == name]
 
 
-_VALID_ADDRESS = re.compile(r"[^@\s<>\[\]]+@[^@\s<>\[\].]+(?:\.[^@\s<>\[\].]+)+")
+# A mailbox a reply can reach: a local part (dot-atom or RFC 5322 quoted string) and a domain
+# with at least one dot; a single-label domain (user@localhost, redacted@redacted) is refused.
+_VALID_ADDRESS = re.compile(r'(?:[^@\s<>\[\]"]+|"[^"\\\r\n]+")@[^@\s<>\[\].]+(?:\.[^@\s<>\[\].]+)+')
+# An angle-bracketed addr-spec whose unquoted local part holds spaces: the brackets make the
+# intent unambiguous, so it is read as the quoted local part it means.
+_SPACED_LOCAL = re.compile(r'<\s*([^<>@"]*\s[^<>@"]*)@([^<>@\s]+)\s*>')
 _SENDER_HEADERS = ("from", "reply-to", "sender")
 
 
@@ -345,8 +408,11 @@ def _addresses(value: str | None, warnings: list[str]) -> list[tuple[str | None,
         pairs = email.utils.getaddresses([raw])
     except Exception:  # noqa: BLE001 - a malformed address header must not lose the mail
         pairs = []
+    spaced = {f"{' '.join(local.split())}@{domain}".lower(): f'"{" ".join(local.split())}"@{domain}'
+              for local, domain in _SPACED_LOCAL.findall(raw)}
     found = [
-        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None, addr.strip().rstrip(".").lower())
+        (_normalise(_decode_words(name, warnings)).strip("\"' ") or None,
+         spaced.get(" ".join(addr.split()).lower(), addr.strip()).rstrip(".").lower())
         for name, addr in pairs if "@" in addr
     ]
     if not found:
@@ -535,9 +601,23 @@ def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, i
         decoded = part.get_payload(decode=True)
         data = decoded if isinstance(decoded, bytes) else b""
     description = _raw_header(part, "content-description")
+    said = _said_by(part, ctype, warnings)  # an attached message's subject says more than "Undelivered Message"
     name = _safe_filename(filename or "", ctype, len(content.attachments) + 1,
-                          _header_text(description, warnings) if description else "")
+                          said or (_header_text(description, warnings) if description else ""))
     content.attachments.append(Attachment(filename=name, content_type=ctype, size=len(data), payload=data))
+
+
+def _said_by(part: Message, ctype: str, warnings: list[str]) -> str:
+    """What names a nameless part: an attached message its subject (a returned mail's
+    "Ihre Anfrage [Ticket#638810].eml"), a report part its type ("delivery-status.txt"),
+    both before its description; else nothing (the description, or a number)."""
+    payload = part.get_payload()
+    if ctype in ("message/rfc822", "message/global") and isinstance(payload, list) and payload:
+        subject = _raw_header(payload[0], "subject") if isinstance(payload[0], Message) else None
+        return _header_text(subject, warnings) if subject else ""
+    if ctype in ("message/delivery-status", "message/disposition-notification") and not _raw_header(part, "content-description"):
+        return ctype.split("/", 1)[1]
+    return ""
 
 
 def _walk_alternatives(children: list[Message], content: _Content, warnings: list[str], in_report: bool, depth: int) -> None:
@@ -624,6 +704,10 @@ def _reads_as_auto_reply(text: str) -> bool:
     return len(text) <= _AUTO_REPLY_BODY and not _GRIEVANCE.search(text)
 
 
+# Headers by which a filtering gateway marks a mass mailing (antispameurope's "infomail").
+_GATEWAY_BULK = ("x-antispameurope-detected-infomail",)
+
+
 def _kind(
     headers: dict[str, str], subject: str, sender: str | None, ctype: str, report_type: str | None, delivery_report: bool,
     text: str = "",
@@ -646,6 +730,10 @@ def _kind(
         return "auto_reply"
     if "list-id" in headers or "list-unsubscribe" in headers or precedence in ("bulk", "list", "junk"):
         return "bulk"
+    if any(headers.get(name, "").strip().lower() == "yes" for name in _GATEWAY_BULK):
+        return "bulk"  # a filtering gateway on the way classed it as a mass mailing
+    if not _forward_subject(subject) and newsletter(subject, text):
+        return "bulk"  # a shop's mailing without list headers: its footer gives it away
     return "normal"
 
 

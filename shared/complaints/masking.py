@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A quoted local part ("power quadrant system"@example.com) is a mailbox intake accepts too.
+EMAIL = re.compile(r'(?:"[^"\r\n]{1,64}"|[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+')
 VIN = re.compile(r"(?<![\dA-Za-z])[A-HJ-NPR-Z0-9]{13}[0-9]{4}(?![A-Za-z0-9])")
 PHONES = (
     re.compile(r"(?<![\d+])(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)"),  # mobile
@@ -31,8 +32,9 @@ def mask_phone(phone: str) -> str:
 
 def mask_email(email: str) -> str:
     """``l***@mail.example``: the first letter and the domain."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
+    local, _, domain = email.rpartition("@")
+    first = local.strip('"')[:1]  # of a quoted local part, its first letter
+    return f"{first}***@{domain}"
 
 
 def mask_vin(vin: str) -> str:

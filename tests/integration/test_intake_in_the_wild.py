@@ -37,7 +37,7 @@ def test_a_customer_attaching_two_earlier_messages_stays_the_customer(h: Harness
                "Message-ID: <kw-1@mail.example>", 'Content-Type: multipart/mixed; boundary="b"', body=body)
     case = h.case(h.deliver(raw))
     assert (case.customer.email, case.customer.name, case.reporter) == ("kai.wolf@mail.example", "Kai Wolf", None)
-    assert [a.filename for a in h.d.store.attachments(case.case_no)] == ["attachment-1.eml", "attachment-2.eml"]
+    assert [a.filename for a in h.d.store.attachments(case.case_no)] == ["Ihr Termin.eml", "Schadenmeldung.eml"]
     assert len(h.sent_to("kai.wolf@mail.example")) == 1 and h.sent_to("service@garage.example") == []
 
 
@@ -166,3 +166,37 @@ def test_mail_to_a_domain_no_brand_receives_at_is_still_quarantined(h: Harness) 
 def _inbound(h: Harness, recipient: str) -> InboundMail:
     h.blobs.put("raw/elsewhere", mail(*headers()))
     return InboundMail("ses-elsewhere", "raw/elsewhere", [recipient], SesVerdicts(), None, None)
+
+
+# --- senders, spam and mailings (Zammad's mail071, 046/069, 047) ---------------------------
+
+def test_a_sender_with_spaces_in_the_bracketed_local_part_is_the_customer_and_is_answered(h: Harness) -> None:
+    result = h.deliver(mail(*headers('"Li Na" <li na@mail.example>')))
+    case = h.case(result)
+    assert (result.disposition, case.customer.email) == ("new_case", '"li na"@mail.example')
+    assert h.sent_to('"li na"@mail.example'), "the acknowledgement goes to the mailbox the sender meant"
+
+
+def test_a_sender_whose_domain_has_no_dot_is_held_as_malformed(h: Harness) -> None:
+    result = h.deliver(mail(*headers("Martin <redacted@redacted>")))
+    [held] = h.d.store.list_held("aurora")
+    assert (result.disposition, held.held_id) == ("quarantine_malformed", result.held_id)
+
+
+@pytest.mark.parametrize("flag", [("X-Spam-Flag: YES",), ("X-Spam-Status: Yes, score=9.4 required=5.0",)])
+def test_a_mail_a_spam_filter_on_the_way_flagged_is_held_as_spam(h: Harness, flag: tuple[str, ...]) -> None:
+    result = h.deliver(mail(*headers("li.na@mail.example", "刹车异响", None, *flag)))
+    [held] = h.d.store.list_held("aurora")
+    assert (result.disposition, result.case_no, held.held_id) == ("quarantine_spam", None, result.held_id)
+
+
+def test_a_mail_a_spam_filter_passed_opens_a_case(h: Harness) -> None:
+    flags = ("X-Spam-Flag: NO", "X-Spam-Status: No, score=-1.9 required=6.6")
+    assert h.deliver(mail(*headers("li.na@mail.example", "刹车异响", None, *flags))).disposition == "new_case"
+
+
+def test_a_shop_mailing_without_list_headers_is_ignored_as_bulk(h: Harness) -> None:
+    body = ("Nur 3,90 statt 39,90 EUR: In-Ear-Headset, jetzt supergünstig!\r\n"
+            "Newsletter online ansehen | Vom Newsletter abmelden\r\n")
+    result = h.deliver(mail(*headers("angebote@shop.example", "-90%!"), body=body))
+    assert (result.disposition, result.case_no) == ("ignore_bulk", None)

@@ -4,6 +4,7 @@ docs/benchmarks.md for the suite itself, run with ``benchmarks.zammad_suite``)."
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -45,6 +46,38 @@ def test_chinese_bytes_under_a_latin1_label_are_still_read_as_chinese() -> None:
     body = "刹车异响，已经修了两次还是不好。".encode("gbk")
     parsed = parse("From: li@mail.example", "Subject: x", "Content-Type: text/plain; charset=iso-8859-1", body=body)
     assert parsed.text == "刹车异响，已经修了两次还是不好。"
+
+
+def test_iso_2022_jp_subject_and_body_are_japanese_not_their_escape_bytes() -> None:
+    """ISO-2022-JP (Zammad's mail091) is all ASCII bytes: read as ASCII, the mail was
+    "$B%a%k%^%,2r=|(B"; Japanese staff see the request it is."""
+    subject = "=?iso-2022-jp?B?" + base64.b64encode("メルマガ解除".encode("iso2022_jp")).decode() + "?="
+    parsed = parse("From: mail@domain.example", f"Subject: {subject}", 'Content-Type: text/plain; charset="iso-2022-jp"',
+                   body="このアドレスへのメルマガを解除してください。".encode("iso2022_jp"))
+    assert (parsed.subject, parsed.text.strip()) == ("メルマガ解除", "このアドレスへのメルマガを解除してください。")
+
+
+@pytest.mark.parametrize(("raw", "subject"), [
+    ("ツール".encode("shift_jis"), "ツール"),  # Zammad's mail093: GBK read it as 僣乕儖
+    ("刹车异响，我的车有问题".encode("gbk"), "刹车异响，我的车有问题"),  # GBK stays GBK
+    ("您好，请问4S店的地址".encode("gbk"), "您好，请问4S店的地址"),
+])
+def test_an_undeclared_8bit_subject_is_read_as_japanese_only_when_it_gives_kana(raw: bytes, subject: str) -> None:
+    mail = b"From: bar@example.org\r\nSubject: " + raw + b"\r\n\r\nHallo"
+    assert parse_mail(mail, received_at=NOW).subject == subject
+
+
+def test_iso_2022_jp_with_windows_circled_digits_is_read_and_an_open_run_ends_at_the_line() -> None:
+    """Zammad's mail099: ① (NEC row 13, as Windows writes ISO-2022-JP) made the strict codec
+    fail, and the body was its escape text; the run is never closed with ESC ( B."""
+    parsed = parse("From: noreply@example.org", "Subject: x", "Content-Type: text/plain; charset=ISO-2022-JP",
+                   body=b'\x1b$B!!-!#1ET#38)$N03$H!"\r\nTermin')
+    assert [line.strip() for line in parsed.text.splitlines()] == ["①１都３県の鯵と、", "Termin"]
+
+
+def test_an_ascii_body_under_an_unknown_label_stays_ascii() -> None:
+    parsed = parse("From: kai@mail.example", "Subject: x", "Content-Type: text/plain; charset=x-unknown", body=b"Bremsen $B")
+    assert parsed.text.strip() == "Bremsen $B"
 
 
 @pytest.mark.parametrize(("header", "decoded"), [
@@ -149,12 +182,77 @@ def test_a_nameless_part_is_named_after_its_description() -> None:
         "Reporting-MTA: dns; mx.mail.example\r\n\r\nFinal-Recipient: rfc822; li@mail.example\r\nAction: failed\r\n"
         "--b\r\nContent-Description: =?utf-8?Q?R=C3=BCckl=C3=A4ufer?= / Kopie\r\nContent-Type: message/rfc822\r\n\r\n"
         "From: kefu@brand.example\r\nSubject: Ihr Fall\r\n\r\nHallo\r\n")
-    assert [a.filename for a in parsed.attachments] == ["Delivery report.txt", "Rückläufer - Kopie.eml"]
+    assert [a.filename for a in parsed.attachments] == ["Delivery report.txt", "Ihr Fall.eml"]
 
 
-def test_a_nameless_undescribed_part_is_numbered_and_a_named_one_keeps_its_name() -> None:
+def test_a_nameless_report_part_is_named_after_its_type_and_a_named_one_keeps_its_name() -> None:
     parsed = _report_with(
         "--b\r\nContent-Type: message/disposition-notification\r\n\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n"
         '--b\r\nContent-Description: Rechnung\r\nContent-Type: application/pdf; name="rechnung-4711.pdf"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n")
-    assert [a.filename for a in parsed.attachments] == ["attachment-1.txt", "rechnung-4711.pdf"]
+    assert [a.filename for a in parsed.attachments] == ["disposition-notification.txt", "rechnung-4711.pdf"]
+
+
+def test_a_nameless_attached_message_is_named_after_its_subject_and_a_report_part_after_its_type() -> None:
+    """A returned mail (Zammad's mail078): staff see "delivery-status.txt" and the subject of
+    the mail that came back, not attachment-1/attachment-2."""
+    parsed = _report_with(
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.mail.example\r\n\r\n"
+        "Final-Recipient: rfc822; li@mail.example\r\nAction: delayed\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: kefu@brand.example\r\nSubject: =?utf-8?Q?Ihre_Anfrage_[Fall=23SH001]?=\r\n\r\nHallo\r\n")
+    assert [a.filename for a in parsed.attachments] == ["delivery-status.txt", "Ihre Anfrage [Fall#SH001].eml"]
+
+
+# --- senders ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("sender", "address"), [
+    ('"your secret past" <power quadrant system@example.com>', '"power quadrant system"@example.com'),
+    ("Li Na <  li  na@mail.example >", '"li na"@mail.example'),
+    ('"Wang Wei"@mail.example', '"wang wei"@mail.example'),  # quoted already: kept
+])
+def test_a_local_part_with_spaces_inside_angle_brackets_is_read_as_the_quoted_mailbox_it_means(
+        sender: str, address: str) -> None:
+    parsed = parse(f"From: {sender}", "Subject: Bremsen", "Date: Fri, 4 Dec 2026 08:00:00 +0000")
+    assert (parsed.from_address, parsed.warnings) == (address, [])
+
+
+@pytest.mark.parametrize("sender", [
+    "Martin <redacted@redacted>",  # a single-label domain: no reply could reach it
+    "power quadrant system@example.com",  # no brackets: which words are the address is a guess
+])
+def test_an_address_a_reply_cannot_reach_is_not_taken_for_the_sender(sender: str) -> None:
+    assert parse(f"From: {sender}", "Subject: Bremsen").from_address is None
+
+
+# --- kinds ------------------------------------------------------------------------------
+
+NEWSLETTER = ("<p>Nur 3,90 statt 39,90 EUR: In-Ear-Headset, jetzt supergünstig!</p>"
+              "<p>Newsletter im Browser ansehen</p><p>Vom Newsletter abmelden</p>")
+
+
+def test_a_shop_mailing_without_list_headers_is_bulk_by_its_footer() -> None:
+    parsed = parse("From: Shop <angebote@shop.example>", "Subject: -90%!", "Content-Type: text/html; charset=utf-8",
+                   body=NEWSLETTER.encode())
+    assert parsed.kind == "bulk"
+
+
+def test_a_gateways_infomail_mark_makes_bulk() -> None:
+    parsed = parse("From: Shop <angebote@shop.example>", "Subject: -90%!", "X-antispameurope-detected-infomail: yes",
+                   body=b"Nur 3,90 statt 39,90 EUR!")
+    assert parsed.kind == "bulk"
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Bremsen", "Bitte melden Sie mich vom Newsletter ab, und die Bremsen quietschen noch."),  # one kind only
+    ("WG: Angebot", NEWSLETTER),  # a customer forwarding a mailing writes about it
+    ("Angebot", "Mein Auto hat nach dem Newsletter im Browser ansehen ... abmelden" + NEWSLETTER),  # their voice
+])
+def test_a_customer_mentioning_a_newsletter_is_not_bulk(subject: str, body: str) -> None:
+    assert parse("From: Kai <kai@mail.example>", f"Subject: {subject}", body=body.encode()).kind == "normal"
+
+
+def test_a_quoted_mailbox_is_masked_like_any_other() -> None:
+    """Intake now takes such senders as customers: the masks must know them too."""
+    from shared.complaints.masking import mask_text
+    assert mask_text('Antwort an "li na"@mail.example und kai@mail.example') == "Antwort an l***@mail.example und k***@mail.example"
