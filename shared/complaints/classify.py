@@ -58,9 +58,14 @@ TRADITIONAL_TO_SIMPLIFIED = """
 債债 剮剐 嗚呜 嘯啸 噴喷 渾浑 終终 討讨 諷讽 躥蹿 鈑钣
 """
 
+# Cantonese colloquial characters and the Mandarin words they stand for, one for one, so a
+# Hong Kong mail meets the same terms ("螺絲鬆咗" as 螺丝松了, "唔敢再揸" as 不敢再开,
+# "差啲甩轆" as 差点甩轮). Only characters with no other common Mandarin reading.
+CANTONESE_TO_MANDARIN = "咗了 冇没 唔不 喺在 係是 啲点 嘅的 揸开 轆轮 佢他 嚟来 睇看 攞拿 俾给 哋们"
+
 # --- folding --------------------------------------------------------------------------
 
-_FOLD = {ord(pair[0]): pair[1] for pair in TRADITIONAL_TO_SIMPLIFIED.split()}
+_FOLD = {ord(pair[0]): pair[1] for pair in (TRADITIONAL_TO_SIMPLIFIED + CANTONESE_TO_MANDARIN).split()}
 _FOLD.update({code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})  # full-width ASCII
 _FOLD[0x3000] = " "
 
@@ -301,6 +306,7 @@ class _Hazard:
     vague_phrases: Lexicon
     near: int
     needs_context: bool
+    net: bool
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,7 @@ class _Compiled:
     hedge: Lexicon
     no_danger: Lexicon
     elsewhere: Lexicon
+    standstill: Lexicon
     threats: dict[str, Lexicon]
     ruled_out: Lexicon
     but: re.Pattern[str]
@@ -335,7 +342,7 @@ class _Compiled:
 
 def _hazard(rules: HazardRules) -> _Hazard:
     return _Hazard(_compile(rules.phrases), _compile(rules.parts), _compile(rules.signs), _compile(rules.vague_signs),
-                   _compile(rules.vague_phrases), rules.near, rules.needs_context)
+                   _compile(rules.vague_phrases), rules.near, rules.needs_context, rules.net)
 
 
 def _evidence(book: Rulebook, category: Category) -> tuple[tuple[Lexicon, float], ...]:
@@ -350,6 +357,7 @@ def _compile_book(book: Rulebook) -> _Compiled:
         hazards={name: _hazard(h) for name, h in book.safety.hazards.items()},
         context=_compile(cues.driving_context), fear=_compile(cues.fear), hedge=_compile(cues.hedges),
         no_danger=_compile(cues.no_danger), elsewhere=_compile(cues.elsewhere),
+        standstill=_compile(cues.standstill),
         threats={kind: _compile(getattr(threats.kinds, kind)) for kind in ("media", "regulator", "lawsuit")},
         ruled_out=_compile(threats.cues.ruled_out), but=_plain(threats.cues.but), reported=_compile(threats.cues.reported),
         adopted=_compile(threats.cues.adopted),
@@ -586,6 +594,10 @@ def _discount(doc: _Text, hit: _Hit, rules: _Compiled) -> str | None:
         lo, hi = doc.sentence(hit.start)
         if rules.no_danger.search(doc.folded, lo, doc.sentence(hi)[1] if hi < len(doc.folded) else hi):
             return "negated"
+        # A vague sign in a car standing still ("怠速的时候方向盘有点抖", "shakes at idle") is a
+        # defect, not a risk, unless the same sentence has it on the road too.
+        if rules.standstill.search(doc.folded, lo, hi) and not rules.context.search(doc.folded, lo, hi):
+            return "stationary"
     return None
 
 
@@ -597,6 +609,8 @@ def _safety(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[list[str], 
     defects: list[int] = []
     weights = rules.weights
     for name, hazard in rules.hazards.items():
+        if hazard.net and (clear or possible):
+            continue  # the net is for what the precise hazards did not catch
         first_possible: tuple[_Hit, list[tuple[str, str]]] | None = None
         for hit in _hazard_hits(doc, hazard):
             phrase = doc.snippet(hit.start, hit.end)
@@ -607,7 +621,7 @@ def _safety(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[list[str], 
             certain, cues = _weigh(doc, hit, hazard, rules)
             if certain is None:
                 continue
-            if certain:
+            if certain and not hazard.net:
                 clear.append(name)
                 defects.append(hit.start)
                 found.add(f"safety:{name}", phrase, weights.safety_clear, f"safety ({name}): {phrase}")
@@ -621,7 +635,8 @@ def _safety(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[list[str], 
             hit, cues = first_possible
             phrase = doc.snippet(hit.start, hit.end)
             possible.append(name)
-            defects.append(hit.start)
+            if not hazard.net:
+                defects.append(hit.start)
             found.add(f"safety:{name}", phrase, weights.safety_possible,
                       f"possible safety risk ({name}): {phrase} — please confirm")
             for kind, cue in cues:
@@ -662,7 +677,8 @@ def _threat(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[bool, bool]
         for match in pattern.finditer(text):
             phrase = doc.snippet(match.start(), match.end())
             lo, hi = doc.sentence(match.start())
-            if rules.ruled_out.search(doc.clause_before(match.start(), 40)) and not rules.but.search(text, match.end(), hi):
+            # The whole clause: "not going to waste time with lawyers or the press" rules out both.
+            if rules.ruled_out.search(doc.clause_before(match.start(), 80)) and not rules.but.search(text, match.end(), hi):
                 found.add("discounted:negated", phrase, 0, f"not counted, no threat: {phrase}")
                 continue
             if rules.reported.search(text, max(lo, match.start() - 60), match.start()):
