@@ -55,7 +55,7 @@ TRADITIONAL_TO_SIMPLIFIED = """
 鈔钞 鉤钩 銅铜 鋒锋 錦锦 鍛锻 鎊镑 鏟铲 鑄铸 閥阀 闊阔 隸隶 韋韦 頌颂 領领 頒颁 頗颇 飢饥 餓饿 餵喂 駁驳 駐驻 驅驱 驟骤 鬚须 鬱郁 鴨鸭 鵝鹅 黴霉 齋斋
 丟丢 傳传 兌兑 別别 勁劲 師师 懸悬 轂毂 滲渗 著着 紛纷 脫脱 訟讼 諉诿 聞闻
 業业 臨临 亂乱 儀仪 內内 冊册 則则 勸劝 爾尔 庫库 懇恳 擰拧 曠旷 爍烁 竄窜 紋纹 織织 綿绵 脅胁 輿舆 飾饰
-債债 剮剐 嗚呜 嘯啸 噴喷 渾浑 終终 討讨 諷讽 躥蹿 鈑钣
+債债 剮剐 嗚呜 嘯啸 噴喷 渾浑 終终 討讨 諷讽 躥蹿 鈑钣 邁迈 厲厉 喚唤 錨锚
 """
 
 # Cantonese colloquial characters and the Mandarin words they stand for, one for one, so a
@@ -743,8 +743,8 @@ def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]
             damp *= weights.forwarder_factor
         return weight_of[i] * damp
 
-    for pos in defects:
-        scores["product_quality"] += weights.hazard_as_defect * factor(pos)
+    if defects:  # one named defect, however many hazards or mentions describe it (a loose wheel that also shakes the steering)
+        scores["product_quality"] += weights.hazard_as_defect * min(factor(pos) for pos in defects)
     for category, patterns in rules.evidence.items():
         for pattern, weight in patterns:
             for match in pattern.finditer(doc.folded):
