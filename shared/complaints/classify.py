@@ -307,6 +307,7 @@ class _Hazard:
     near: int
     needs_context: bool
     net: bool
+    not_between: Lexicon
 
 
 @dataclass(frozen=True)
@@ -342,7 +343,8 @@ class _Compiled:
 
 def _hazard(rules: HazardRules) -> _Hazard:
     return _Hazard(_compile(rules.phrases), _compile(rules.parts), _compile(rules.signs), _compile(rules.vague_signs),
-                   _compile(rules.vague_phrases), rules.near, rules.needs_context, rules.net)
+                   _compile(rules.vague_phrases), rules.near, rules.needs_context, rules.net,
+                   _compile(rules.not_between))
 
 
 def _evidence(book: Rulebook, category: Category) -> tuple[tuple[Lexicon, float], ...]:
@@ -562,18 +564,23 @@ def _hazard_hits(doc: _Text, hazard: _Hazard) -> Iterator[_Hit]:
             i = bisect_left(starts, part.end())
             if i < len(matches) and matches[i].start() - part.end() <= reach:
                 gap = text[part.end() : matches[i].start()]
-                if _close(gap, hazard.near):
+                if _close(gap, hazard):
                     yield _Hit(part.start(), matches[i].end(), gap, vague)
                     continue
             j = bisect_left(starts, part.start()) - 1
             while j >= 0 and matches[j].end() > part.start():
                 j -= 1
-            if j >= 0 and part.start() - matches[j].end() <= reach and _close(text[matches[j].end() : part.start()], hazard.near):
+            if j >= 0 and part.start() - matches[j].end() <= reach and _close(text[matches[j].end() : part.start()], hazard):
                 yield _Hit(matches[j].start(), part.end(), "", vague)
 
 
-def _close(gap: str, near: int) -> bool:
-    return not _SENTENCE_END.search(gap) and len(gap) <= (near if _CJK.search(gap) else 3 * near)
+def _close(gap: str, hazard: _Hazard) -> bool:
+    near = hazard.near
+    if _SENTENCE_END.search(gap) or len(gap) > (near if _CJK.search(gap) else 3 * near):
+        return False
+    if hazard.net and _CLAUSE_END.search(gap):
+        return False  # the net is broad: part and sign in one clause
+    return not (gap and hazard.not_between.search(gap))
 
 
 def _discount(doc: _Text, hit: _Hit, rules: _Compiled) -> str | None:

@@ -227,6 +227,19 @@ def test_complaints_classify_explains_any_mail_offline(capsys: pytest.CaptureFix
         # the net: a component with an abnormal event, in words no precise rule names
         ("气囊", "昨天气囊盖板自己弹开了。"),
         ("Bonnet", "The bonnet latch came apart in my hand yesterday."),
+        # body parts or glass coming off or bursting at speed
+        ("尾翼", "在高架上扰流板突然飞出去了，砸到后面的车。"),
+        ("Sunroof", "The sunroof glass shattered on the dual carriageway."),
+        # a hard brake pedal, a brake warning that came on
+        ("刹车", "今天刹车踏板突然变硬，怎么都踩不动。"),
+        ("ABS", "The ABS light came on and has stayed on ever since."),
+        # a window closing on a child, a seat back that gave way, a cabin full of smoke
+        ("Window", "The rear window shut on my son's fingers and kept going."),
+        ("座椅", "急刹的时候副驾座椅靠背突然往后倒了。"),
+        ("Smoke", "The cabin filled with smoke while we were queueing at the lights."),
+        # violent shaking, a driver assist that did not slow
+        ("抖", "开到一百码方向盘剧烈抖动。"),
+        ("巡航", "开着自适应巡航，前车停了它却没有减速，我猛踩刹车才停住。"),
     ],
 )
 def test_kinds_of_safety_wording_are_critical(subject: str, text: str) -> None:
@@ -243,6 +256,14 @@ def test_kinds_of_safety_wording_are_critical(subject: str, text: str) -> None:
         ("怠速", "保养之后怠速的时候方向盘有点抖，油耗也高了。"),  # a vague sign at a standstill
         ("座椅加热", "座椅加热的插头松了，冬天不热。"),  # a comfort part, not a safety one
         ("News", "I keep reading news stories about cars rolling away on hills. Does mine have hill hold?"),
+        # a cosmetic or minor part between the component and the sign, another clause, a car wash
+        ("车门", "车门把手的漆掉了，才开了半年。"),
+        ("Seal", "The door seal came loose after the car wash, please replace it."),
+        ("钥匙", "我的车钥匙突然失灵了，车门打不开，只能用机械钥匙。"),
+        ("加钱", "销售说刹车系统升级要加钱，突然又说不用了。"),
+        ("Charger", "The home charger stopped working last week, please send someone."),
+        ("Battery", "The 12V battery died overnight twice this month."),
+        ("Price", "这次换刹车片报价突然涨了三百块。"),
     ],
 )
 def test_the_safety_net_leaves_hard_negatives_non_critical(subject: str, text: str) -> None:
