@@ -61,7 +61,7 @@ TRADITIONAL_TO_SIMPLIFIED = """
 # Cantonese colloquial characters and the Mandarin words they stand for, one for one, so a
 # Hong Kong mail meets the same terms ("螺絲鬆咗" as 螺丝松了, "唔敢再揸" as 不敢再开,
 # "差啲甩轆" as 差点甩轮). Only characters with no other common Mandarin reading.
-CANTONESE_TO_MANDARIN = "咗了 冇没 唔不 喺在 係是 啲点 嘅的 揸开 轆轮 佢他 嚟来 睇看 攞拿 俾给 哋们"
+CANTONESE_TO_MANDARIN = "咗了 冇没 唔不 喺在 係是 啲点 嘅的 揸开 轆轮 佢他 嚟来 睇看 攞拿 俾给 哋们 搵找"
 
 # --- folding --------------------------------------------------------------------------
 

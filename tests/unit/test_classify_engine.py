@@ -278,6 +278,11 @@ def test_the_safety_net_leaves_hard_negatives_non_critical(subject: str, text: s
         ("Fix it by Friday or the whole story goes to the consumer column of the Evening Herald.", True),  # by role
         ("如果再拖，我就发到车主群里，让大家评评理。", True),
         ("I won't bother with solicitors or the newspapers, I just want the booklet stamped.", False),  # a list ruled out
+        ("唔處理我就去搵傳媒。", True),  # Cantonese: 搵 folds to 找
+        ("I'll be writing to my MP about this.", True),  # an elected representative
+        ("I am reporting this to the police.", True),
+        ("The police came to the accident scene and took notes.", False),  # police at an accident: no threat
+        ("I saw on the news that your brand had a recall.", False),  # the news as a source, not a threat
     ],
 )
 def test_media_named_by_role_and_a_ruled_out_list(text: str, threat: bool) -> None:
