@@ -240,6 +240,11 @@ def test_complaints_classify_explains_any_mail_offline(capsys: pytest.CaptureFix
         # violent shaking, a driver assist that did not slow
         ("抖", "开到一百码方向盘剧烈抖动。"),
         ("巡航", "开着自适应巡航，前车停了它却没有减速，我猛踩刹车才停住。"),
+        # Taiwan and Hong Kong spellings of the same kinds
+        ("駐車", "停在坡道上，排P檔拉手煞車，車子還是慢慢往下滑。"),
+        ("車頭蓋", "架車行緊嘅時候，個車頭蓋突然彈起，遮住晒前面。"),
+        ("煞車", "國道上儀表提示煞車系統故障，踩下去行程明顯變長。"),
+        ("Brakes", "The brakes grabbed by themselves on the ring road."),
     ],
 )
 def test_kinds_of_safety_wording_are_critical(subject: str, text: str) -> None:
