@@ -55,12 +55,17 @@ TRADITIONAL_TO_SIMPLIFIED = """
 鈔钞 鉤钩 銅铜 鋒锋 錦锦 鍛锻 鎊镑 鏟铲 鑄铸 閥阀 闊阔 隸隶 韋韦 頌颂 領领 頒颁 頗颇 飢饥 餓饿 餵喂 駁驳 駐驻 驅驱 驟骤 鬚须 鬱郁 鴨鸭 鵝鹅 黴霉 齋斋
 丟丢 傳传 兌兑 別别 勁劲 師师 懸悬 轂毂 滲渗 著着 紛纷 脫脱 訟讼 諉诿 聞闻
 業业 臨临 亂乱 儀仪 內内 冊册 則则 勸劝 爾尔 庫库 懇恳 擰拧 曠旷 爍烁 竄窜 紋纹 織织 綿绵 脅胁 輿舆 飾饰
-債债 剮剐 嗚呜 嘯啸 噴喷 渾浑 終终 討讨 諷讽 躥蹿 鈑钣
+債债 剮剐 嗚呜 嘯啸 噴喷 渾浑 終终 討讨 諷讽 躥蹿 鈑钣 邁迈 厲厉 喚唤 錨锚 廂厢 劇剧
 """
+
+# Cantonese colloquial characters and the Mandarin words they stand for, one for one, so a
+# Hong Kong mail meets the same terms ("螺絲鬆咗" as 螺丝松了, "唔敢再揸" as 不敢再开,
+# "差啲甩轆" as 差点甩轮). Only characters with no other common Mandarin reading.
+CANTONESE_TO_MANDARIN = "咗了 冇没 唔不 喺在 係是 啲点 嘅的 揸开 轆轮 佢他 嚟来 睇看 攞拿 俾给 哋们 搵找"
 
 # --- folding --------------------------------------------------------------------------
 
-_FOLD = {ord(pair[0]): pair[1] for pair in TRADITIONAL_TO_SIMPLIFIED.split()}
+_FOLD = {ord(pair[0]): pair[1] for pair in (TRADITIONAL_TO_SIMPLIFIED + CANTONESE_TO_MANDARIN).split()}
 _FOLD.update({code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})  # full-width ASCII
 _FOLD[0x3000] = " "
 
@@ -301,6 +306,8 @@ class _Hazard:
     vague_phrases: Lexicon
     near: int
     needs_context: bool
+    net: bool
+    not_between: Lexicon
 
 
 @dataclass(frozen=True)
@@ -311,6 +318,7 @@ class _Compiled:
     hedge: Lexicon
     no_danger: Lexicon
     elsewhere: Lexicon
+    standstill: Lexicon
     threats: dict[str, Lexicon]
     ruled_out: Lexicon
     but: re.Pattern[str]
@@ -335,7 +343,8 @@ class _Compiled:
 
 def _hazard(rules: HazardRules) -> _Hazard:
     return _Hazard(_compile(rules.phrases), _compile(rules.parts), _compile(rules.signs), _compile(rules.vague_signs),
-                   _compile(rules.vague_phrases), rules.near, rules.needs_context)
+                   _compile(rules.vague_phrases), rules.near, rules.needs_context, rules.net,
+                   _compile(rules.not_between))
 
 
 def _evidence(book: Rulebook, category: Category) -> tuple[tuple[Lexicon, float], ...]:
@@ -350,6 +359,7 @@ def _compile_book(book: Rulebook) -> _Compiled:
         hazards={name: _hazard(h) for name, h in book.safety.hazards.items()},
         context=_compile(cues.driving_context), fear=_compile(cues.fear), hedge=_compile(cues.hedges),
         no_danger=_compile(cues.no_danger), elsewhere=_compile(cues.elsewhere),
+        standstill=_compile(cues.standstill),
         threats={kind: _compile(getattr(threats.kinds, kind)) for kind in ("media", "regulator", "lawsuit")},
         ruled_out=_compile(threats.cues.ruled_out), but=_plain(threats.cues.but), reported=_compile(threats.cues.reported),
         adopted=_compile(threats.cues.adopted),
@@ -554,18 +564,23 @@ def _hazard_hits(doc: _Text, hazard: _Hazard) -> Iterator[_Hit]:
             i = bisect_left(starts, part.end())
             if i < len(matches) and matches[i].start() - part.end() <= reach:
                 gap = text[part.end() : matches[i].start()]
-                if _close(gap, hazard.near):
+                if _close(gap, hazard):
                     yield _Hit(part.start(), matches[i].end(), gap, vague)
                     continue
             j = bisect_left(starts, part.start()) - 1
             while j >= 0 and matches[j].end() > part.start():
                 j -= 1
-            if j >= 0 and part.start() - matches[j].end() <= reach and _close(text[matches[j].end() : part.start()], hazard.near):
+            if j >= 0 and part.start() - matches[j].end() <= reach and _close(text[matches[j].end() : part.start()], hazard):
                 yield _Hit(matches[j].start(), part.end(), "", vague)
 
 
-def _close(gap: str, near: int) -> bool:
-    return not _SENTENCE_END.search(gap) and len(gap) <= (near if _CJK.search(gap) else 3 * near)
+def _close(gap: str, hazard: _Hazard) -> bool:
+    near = hazard.near
+    if _SENTENCE_END.search(gap) or len(gap) > (near if _CJK.search(gap) else 3 * near):
+        return False
+    if hazard.net and _CLAUSE_END.search(gap):
+        return False  # the net is broad: part and sign in one clause
+    return not (gap and hazard.not_between.search(gap))
 
 
 def _discount(doc: _Text, hit: _Hit, rules: _Compiled) -> str | None:
@@ -586,6 +601,10 @@ def _discount(doc: _Text, hit: _Hit, rules: _Compiled) -> str | None:
         lo, hi = doc.sentence(hit.start)
         if rules.no_danger.search(doc.folded, lo, doc.sentence(hi)[1] if hi < len(doc.folded) else hi):
             return "negated"
+        # A vague sign in a car standing still ("怠速的时候方向盘有点抖", "shakes at idle") is a
+        # defect, not a risk, unless the same sentence has it on the road too.
+        if rules.standstill.search(doc.folded, lo, hi) and not rules.context.search(doc.folded, lo, hi):
+            return "stationary"
     return None
 
 
@@ -597,6 +616,8 @@ def _safety(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[list[str], 
     defects: list[int] = []
     weights = rules.weights
     for name, hazard in rules.hazards.items():
+        if hazard.net and (clear or possible):
+            continue  # the net is for what the precise hazards did not catch
         first_possible: tuple[_Hit, list[tuple[str, str]]] | None = None
         for hit in _hazard_hits(doc, hazard):
             phrase = doc.snippet(hit.start, hit.end)
@@ -607,7 +628,7 @@ def _safety(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[list[str], 
             certain, cues = _weigh(doc, hit, hazard, rules)
             if certain is None:
                 continue
-            if certain:
+            if certain and not hazard.net:
                 clear.append(name)
                 defects.append(hit.start)
                 found.add(f"safety:{name}", phrase, weights.safety_clear, f"safety ({name}): {phrase}")
@@ -621,7 +642,8 @@ def _safety(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[list[str], 
             hit, cues = first_possible
             phrase = doc.snippet(hit.start, hit.end)
             possible.append(name)
-            defects.append(hit.start)
+            if not hazard.net:
+                defects.append(hit.start)
             found.add(f"safety:{name}", phrase, weights.safety_possible,
                       f"possible safety risk ({name}): {phrase} — please confirm")
             for kind, cue in cues:
@@ -662,7 +684,8 @@ def _threat(doc: _Text, rules: _Compiled, found: _Findings) -> tuple[bool, bool]
         for match in pattern.finditer(text):
             phrase = doc.snippet(match.start(), match.end())
             lo, hi = doc.sentence(match.start())
-            if rules.ruled_out.search(doc.clause_before(match.start(), 40)) and not rules.but.search(text, match.end(), hi):
+            # The whole clause: "not going to waste time with lawyers or the press" rules out both.
+            if rules.ruled_out.search(doc.clause_before(match.start(), 80)) and not rules.but.search(text, match.end(), hi):
                 found.add("discounted:negated", phrase, 0, f"not counted, no threat: {phrase}")
                 continue
             if rules.reported.search(text, max(lo, match.start() - 60), match.start()):
@@ -727,8 +750,8 @@ def _category(doc: _Text, rules: _Compiled, found: _Findings, defects: list[int]
             damp *= weights.forwarder_factor
         return weight_of[i] * damp
 
-    for pos in defects:
-        scores["product_quality"] += weights.hazard_as_defect * factor(pos)
+    if defects:  # one named defect, however many hazards or mentions describe it (a loose wheel that also shakes the steering)
+        scores["product_quality"] += weights.hazard_as_defect * min(factor(pos) for pos in defects)
     for category, patterns in rules.evidence.items():
         for pattern, weight in patterns:
             for match in pattern.finditer(doc.folded):

@@ -54,8 +54,15 @@ class HazardRules(_Strict):
     vague_phrases: Terms = Field(default_factory=list)  # say a possible hazard alone
     near: int = Field(default=12, ge=1, le=80)
     needs_context: bool = False
+    # A safety net under the precise hazards: a component with any abnormal event is at most
+    # a possible risk (to be confirmed), read only when no precise hazard was found, and no
+    # defect of the car for the category.
+    net: bool = False
+    # Words between a part and its sign that make the sign another, minor thing's ("车门把手的漆
+    # 掉了", "the button on the wheel is loose"); a net's part and sign must also share a clause.
+    not_between: Terms = Field(default_factory=list)
 
-    _terms = field_validator("phrases", "parts", "signs", "vague_signs", "vague_phrases")(_check_terms)
+    _terms = field_validator("phrases", "parts", "signs", "vague_signs", "vague_phrases", "not_between")(_check_terms)
 
     @model_validator(mode="after")
     def _something_to_find(self) -> HazardRules:
@@ -70,6 +77,7 @@ class SafetyCues(_Strict):
     hedges: Terms
     no_danger: Terms
     elsewhere: Terms
+    standstill: Terms = Field(default_factory=list)  # the car was not moving: a vague sign there is no risk
 
     _terms = field_validator("*")(_check_terms)
 

@@ -207,3 +207,93 @@ def test_complaints_classify_explains_any_mail_offline(capsys: pytest.CaptureFix
     assert f"{sample}: critical · product_quality" in out
     assert "safety:brakes" in out and "severity critical: safety risk" in out
     assert f"{garbage}: general" in out
+
+
+# --- kinds of wording (issue 15: generalise by kind, each tested in other words than the probe) ---
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        # loss of propulsion said as coasting or an accelerator that does nothing, on the road
+        ("高架上没动力", "在内环高架上开到八十码，油门怎么踩都没有反应，车子只能一路滑到路边。"),
+        ("Lost drive", "On the motorway the accelerator did nothing and we coasted onto the hard shoulder."),
+        # a wheel, nut or bolt that came loose (Cantonese folded)
+        ("換胎之後", "換完胎第二日，隻轆啲螺絲鬆咗，用手都扭得郁。"),
+        ("Wheel", "Two days after the tyre change the wheel nuts were loose, I could turn them by hand."),
+        # a parked car that moved by itself
+        ("停车后溜了", "我挂了P挡拉了手刹下车，车子自己往后溜了两米，撞到了墙。"),
+        ("Parked car", "I left it in P on the hill and it rolled backwards into the fence."),
+        # the net: a component with an abnormal event, in words no precise rule names
+        ("气囊", "昨天气囊盖板自己弹开了。"),
+        ("Bonnet", "The bonnet latch came apart in my hand yesterday."),
+        # body parts or glass coming off or bursting at speed
+        ("尾翼", "在高架上扰流板突然飞出去了，砸到后面的车。"),
+        ("Sunroof", "The sunroof glass shattered on the dual carriageway."),
+        # a hard brake pedal, a brake warning that came on
+        ("刹车", "今天刹车踏板突然变硬，怎么都踩不动。"),
+        ("ABS", "The ABS light came on and has stayed on ever since."),
+        # a window closing on a child, a seat back that gave way, a cabin full of smoke
+        ("Window", "The rear window shut on my son's fingers and kept going."),
+        ("座椅", "急刹的时候副驾座椅靠背突然往后倒了。"),
+        ("Smoke", "The cabin filled with smoke while we were queueing at the lights."),
+        # violent shaking, a driver assist that did not slow
+        ("抖", "开到一百码方向盘剧烈抖动。"),
+        ("巡航", "开着自适应巡航，前车停了它却没有减速，我猛踩刹车才停住。"),
+        # Taiwan and Hong Kong spellings of the same kinds
+        ("駐車", "停在坡道上，排P檔拉手煞車，車子還是慢慢往下滑。"),
+        ("車頭蓋", "架車行緊嘅時候，個車頭蓋突然彈起，遮住晒前面。"),
+        ("煞車", "國道上儀表提示煞車系統故障，踩下去行程明顯變長。"),
+        ("Brakes", "The brakes grabbed by themselves on the ring road."),
+    ],
+)
+def test_kinds_of_safety_wording_are_critical(subject: str, text: str) -> None:
+    result = classify(subject, text)
+    assert result.severity == "critical", result.reasons
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Brake pads", "The price of the brake pads you quoted is far too high."),  # a price, not a failure
+        ("召回", "请问我的车在气囊召回的范围内吗？"),  # a recall question
+        ("Fixed", "The wheel nuts were loose last month but it has been fixed, no problem since."),
+        ("怠速", "保养之后怠速的时候方向盘有点抖，油耗也高了。"),  # a vague sign at a standstill
+        ("座椅加热", "座椅加热的插头松了，冬天不热。"),  # a comfort part, not a safety one
+        ("News", "I keep reading news stories about cars rolling away on hills. Does mine have hill hold?"),
+        # a cosmetic or minor part between the component and the sign, another clause, a car wash
+        ("车门", "车门把手的漆掉了，才开了半年。"),
+        ("Seal", "The door seal came loose after the car wash, please replace it."),
+        ("钥匙", "我的车钥匙突然失灵了，车门打不开，只能用机械钥匙。"),
+        ("加钱", "销售说刹车系统升级要加钱，突然又说不用了。"),
+        ("Charger", "The home charger stopped working last week, please send someone."),
+        ("Battery", "The 12V battery died overnight twice this month."),
+        ("Price", "这次换刹车片报价突然涨了三百块。"),
+    ],
+)
+def test_the_safety_net_leaves_hard_negatives_non_critical(subject: str, text: str) -> None:
+    result = classify(subject, text)
+    assert result.severity != "critical", result.reasons
+
+
+@pytest.mark.parametrize(
+    ("text", "threat"),
+    [
+        ("如果下周还不解决，我就把录音交给电视台的民生节目。", True),  # media by programme
+        ("Fix it by Friday or the whole story goes to the consumer column of the Evening Herald.", True),  # by role
+        ("如果再拖，我就发到车主群里，让大家评评理。", True),
+        ("I won't bother with solicitors or the newspapers, I just want the booklet stamped.", False),  # a list ruled out
+        ("唔處理我就去搵傳媒。", True),  # Cantonese: 搵 folds to 找
+        ("I'll be writing to my MP about this.", True),  # an elected representative
+        ("I am reporting this to the police.", True),
+        ("The police came to the accident scene and took notes.", False),  # police at an accident: no threat
+        ("I saw on the news that your brand had a recall.", False),  # the news as a source, not a threat
+    ],
+)
+def test_media_named_by_role_and_a_ruled_out_list(text: str, threat: bool) -> None:
+    assert classify("投诉", text).media_or_regulator is threat
+
+
+def test_cantonese_folds_onto_the_same_terms() -> None:
+    result = classify("架車喺路中間停咗", "今日喺高速上面，部車突然冇晒動力，我唔敢再揸。")
+    assert result.severity == "critical" and (result.safety or result.possible_safety), result.reasons
