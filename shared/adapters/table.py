@@ -115,6 +115,8 @@ class Item(Model):
 def bind(table_name: str, region: str, host: str | None = None) -> None:
     """Point the model at a deployment's table (``host``: an endpoint other than AWS's). pynamodb keeps
     one connection per model class: it is dropped so that the next call opens one to this table."""
+    if (Item.Meta.table_name, Item.Meta.region, Item.Meta.host) == (table_name, region, host):
+        return  # bound already (every store the wiring makes binds): the connection stays
     Item.Meta.table_name = table_name
     Item.Meta.region = region
     Item.Meta.host = host
