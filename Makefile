@@ -35,6 +35,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# The import contracts (pyproject.toml [tool.importlinter], docs/architecture.md "Layers"); `make test`
+# checks them too (tests/unit/test_import_contracts.py).
+.PHONY: imports
+imports: install
+	$(VENV)/bin/lint-imports --no-cache
+
 test: install browser lint typecheck
 	$(VENV)/bin/pytest
 

@@ -197,7 +197,6 @@ def run_benchmark(mails: int = DEFAULT_MAILS, concurrency: int = DEFAULT_CONCURR
     from pynamodb.models import Model
 
     from shared.adapters.aws import StepFunctionsWorkflow
-    from shared.adapters.dynamodb import DynamoCaseStore
     from shared.complaints.mail import parse_mail
     from shared.runtime import wiring
     from shared.runtime.settings import settings
@@ -217,7 +216,7 @@ def run_benchmark(mails: int = DEFAULT_MAILS, concurrency: int = DEFAULT_CONCURR
         tenant["brand"]["policy"] = {**brand_policy, "intake": {
             **brand_policy.get("intake", {}), "acknowledgements_per_sender_per_day": sys.maxsize,
             "new_cases_per_sender": sys.maxsize}}
-        DynamoCaseStore().put_tenant(tenant, [])
+        wiring.case_store().put_tenant(tenant, [])
 
         class Claim(Model):
             """The floor's conditional put, in a table of its own: moto's Query walks the

@@ -327,12 +327,12 @@ def measure(label: str, action: Any) -> tuple[Measured, Any]:
 
 
 def run_size(cases: int, dealers: int, seed: int = 2026, moto_as_is: bool = False) -> SizeResult:
-    from shared.adapters.dynamodb import DynamoCaseStore
+    from shared.runtime import wiring
 
     print(f"\n{cases:,} cases across {dealers} dealers, 12 months of {YEAR}", flush=True)
     runtime = LocalRuntime(LocalConfig(clock="manual", start=NOW)).start()
     try:
-        store = DynamoCaseStore()
+        store = wiring.case_store()
         store.put_tenant(tenant_doc(dealers), [])
         tenant = store.get_tenant("aurora")
         generator = Generator(tenant, seed)

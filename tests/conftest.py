@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from infra.local.runtime import LocalConfig, LocalRuntime
+from shared.adapters.table import Item
 
-# Imports the X-Ray SDK, which opens a UDP socket (sending nothing: tracing is off): done here,
-# before any test runs, so that the unit tier's rule (no socket) holds for what its tests do.
-from shared.adapters.dynamodb import Item
+# The Tracer imports the X-Ray SDK, which opens a UDP socket (sending nothing: tracing is off): done
+# here, before any test runs, so that the unit tier's rule (no socket) holds for what its tests do.
+from shared.runtime import observability  # noqa: F401
 
 EMAILS = Path(__file__).parent / "data" / "emails"
 MONDAY_10AM_SHANGHAI = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

@@ -27,7 +27,6 @@ from aws_lambda_powertools.event_handler.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.staff_api.access import caller_from_claims
 from shared.complaints import kpis
 from shared.complaints.errors import InvalidInputError
 from shared.complaints.reports import (
@@ -39,6 +38,7 @@ from shared.complaints.reports import (
     requested_scope,
     send_monthly,
 )
+from shared.runtime.callers import caller_from_claims
 from shared.runtime.observability import logger, metrics, tracer
 from shared.runtime.settings import settings
 from shared.runtime.web import secured

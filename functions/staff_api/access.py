@@ -1,13 +1,12 @@
-"""Who is calling the staff API or the console, and what both do to a case on their behalf.
+"""What the staff API and the console do to a case on behalf of their caller.
 
-The caller becomes a ``Viewer`` (views.py); every read of a case goes through the store's
+The caller (``shared/runtime/callers.py``) carries a ``Viewer`` (views.py); every read of a case goes through the store's
 scoped methods with it (``case_for``, ``cases_for``), so another dealer's, region's or
 brand's case answers 404 exactly like a case that does not exist."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
@@ -18,37 +17,15 @@ from shared.complaints import corrections, manual_intake, notes
 from shared.complaints.accountability import AccountabilityForm, AccountabilityService, DoneForm, may_act
 from shared.complaints.bodies import BodyTooLargeError, MalformedBodyError, parse_body
 from shared.complaints.casework import Casework, ClassificationCorrection, DealerAssignment
-from shared.complaints.errors import CaseNotFoundError, ConfigurationError, InvalidInputError, InvalidTransitionError
+from shared.complaints.errors import CaseNotFoundError, InvalidInputError, InvalidTransitionError
 from shared.complaints.intake import IntakeResult
 from shared.complaints.models import Case, MailMessage
 from shared.complaints.review import QUEUE_LIMIT, CategoryReviewForm, ReviewEntry, SafetyReviewForm
-from shared.complaints.tenant import Staff, Tenant
-from shared.complaints.views import Viewer
+from shared.runtime.callers import Caller
 from shared.runtime.settings import settings
 from shared.runtime.wiring import services
 
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Caller:
-    member: Staff
-    tenant: Tenant
-    viewer: Viewer
-
-
-def caller_from_claims(claims: dict[str, Any]) -> Caller | None:
-    """The staff member a verified token names (``email``, ``custom:brand``), if the brand has them."""
-    email = str(claims.get("email") or "")
-    brand = str(claims.get("custom:brand") or settings().brand_id)
-    try:
-        tenant = services().store.get_tenant(brand)
-    except ConfigurationError:
-        return None
-    member = tenant.staff_member(email) if email else None
-    if member is None:
-        return None
-    return Caller(member, tenant, Viewer.of(member, tenant))
 
 
 class FieldErrors(Exception):

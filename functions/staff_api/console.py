@@ -31,7 +31,7 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.staff_api import access
-from functions.staff_api.access import Caller, FieldErrors
+from functions.staff_api.access import FieldErrors
 from shared.complaints import library, manual_intake, notes, reports
 from shared.complaints.accountability import MEASURES, RESPONSIBILITIES, after_closure, label, may_act, proposal
 from shared.complaints.calendar import WorkingCalendar
@@ -53,6 +53,7 @@ from shared.complaints.views import (
     store_dealer,
     store_phase,
 )
+from shared.runtime.callers import Caller, caller_from_claims
 from shared.runtime.settings import settings
 from shared.runtime.web import page_headers
 from shared.runtime.wiring import services, staff_sessions
@@ -234,7 +235,7 @@ def _session() -> Session | None:
     if not token:
         return None
     claims = staff_sessions().claims(token)
-    caller = access.caller_from_claims(claims) if claims else None
+    caller = caller_from_claims(claims) if claims else None
     return Session(caller, _mac("console", token)) if caller else None
 
 
@@ -404,7 +405,7 @@ def sign_in() -> Response[str]:
     email = str(data.get("email", "")).strip().lower()[:254]
     token = sessions.token_for_email(email, settings().brand_id) if email else None
     claims = sessions.claims(token) if token else None
-    if token is None or claims is None or access.caller_from_claims(claims) is None:
+    if token is None or claims is None or caller_from_claims(claims) is None:
         tenant = _default_tenant()
         return _render("sign_in.html", None, status=400, tenant=tenant, csrf=_mac("sign-in", nonce),
                        next=_safe_next(str(data.get("next", ""))), email=email, error=_words(tenant)("not_staff"))
@@ -432,7 +433,7 @@ def sign_in_callback() -> Response[str]:
     claims = sessions.claims(token) if token else None
     if token is None or claims is None:
         return expired
-    if access.caller_from_claims(claims) is None:
+    if caller_from_claims(claims) is None:
         return error_page(403, words("not_staff"))
     # A page, not a redirect: the navigation started on Cognito's site, and the Strict cookie
     # is only sent once a page of ours moves on.

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.staff_api import access, console
-from functions.staff_api.access import Caller, FieldErrors
+from functions.staff_api.access import FieldErrors
 from shared.complaints import library
 from shared.complaints.clock import iso
 from shared.complaints.notifications import TEMPLATES, html_lang
@@ -35,6 +35,7 @@ from shared.complaints.views import (
     store_dealer,
     store_phase,
 )
+from shared.runtime.callers import Caller, caller_from_claims
 from shared.runtime.observability import logger, tracer
 from shared.runtime.web import secured
 from shared.runtime.wiring import services
@@ -46,7 +47,7 @@ app.include_router(console.router)
 def _caller() -> Caller:
     authorizer = app.current_event.request_context.authorizer
     claims = (authorizer.jwt_claim if authorizer else None) or {}
-    caller = access.caller_from_claims(claims)
+    caller = caller_from_claims(claims)
     if caller is None:
         raise UnauthorizedError("not a member of this tenant's staff")
     return caller

@@ -1,6 +1,6 @@
 """The case table and the raw-mail bucket.
 
-The table is built from the pynamodb model (``shared.adapters.dynamodb.Item``): keys,
+The table is built from the pynamodb model (``shared.adapters.table.Item``): keys,
 attribute types and indexes come from the same create-table schema that pynamodb sends
 to moto locally, so the deployed table cannot drift from what the code queries.
 """
@@ -38,8 +38,8 @@ ACCESS_LOGS_KEPT = Duration.days(365)
 
 @cache
 def case_model() -> type[Model]:
-    """The pynamodb model of the case table (``shared.adapters.dynamodb.Item``)."""
-    from shared.adapters.dynamodb import Item
+    """The pynamodb model of the case table (``shared.adapters.table.Item``)."""
+    from shared.adapters.table import Item
 
     return Item
 

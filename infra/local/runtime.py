@@ -220,12 +220,12 @@ class LocalRuntime:
             return self._clients[service]
 
     def _create_resources(self) -> None:
-        from shared.adapters.dynamodb import Item
+        from shared.adapters.table import Item
+        from shared.runtime import wiring
         from shared.runtime.settings import settings
 
         s = settings()
-        Item.Meta.table_name = s.table_name
-        Item.Meta.region = s.region
+        wiring.bind_table()  # the model on this stack's table, as every store the handlers make
         if not Item.exists():
             Item.create_table(wait=True)
         self._client("s3").create_bucket(Bucket=s.raw_bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
@@ -250,13 +250,13 @@ class LocalRuntime:
                                      definition=render_asl(path.read_text("utf-8"), catalog.substitutions(arns)))
 
     def seed_tenant(self, path: Path) -> None:
-        from shared.adapters.dynamodb import DynamoCaseStore
         from shared.complaints.tenant import Vehicle
+        from shared.runtime import wiring
 
         doc = json.loads(path.read_text("utf-8"))
         vehicles = [Vehicle.model_validate(v) for v in doc.pop("vehicles", [])]
         doc.pop("about", None)
-        DynamoCaseStore().put_tenant(doc, vehicles)
+        wiring.case_store().put_tenant(doc, vehicles)
 
     # ----- mail in ---------------------------------------------------------------------------
     def deliver(self, raw: bytes, recipients: list[str], envelope_from: str | None = None,

@@ -1,58 +1,12 @@
 """The case store on DynamoDB, through pynamodb: one table, keys by item kind.
 
-This module is the schema's single source of truth: moto's table (local runtime and
-tests) and the CDK table are both built from ``Item`` and its indexes, and
-``tests/infra`` checks that they agree.
-
-Key layout (pk / sk):
-    CASE#<no>            #CASE                     the case (phase, version, JSON document)
-    CASE#<no>            EVT#<at>#<id>             a timeline event
-    CASE#<no>            MSG#<at>#<id>             a mail in or out
-    CASE#<no>            TASK#<key>                a pending human task (the task token)
-    LINK#<hash>          #LINK                     a link (stored under a hash of its id)
-    MSGID#<message-id>   #MSGID                    a Message-ID we sent -> its case (threading)
-    RFCMSG#<brand>#<h>   #RFCMSG                   a Message-ID received (duplicate detection)
-    INBOUND#<ses-id>     #INBOUND                  what became of one received mail
-    COUNTER#<b>#<d>#<m>  #COUNTER                  case-number sequence per dealer and month
-    TENANT#<brand>       #CONFIG                   the tenant's configuration and policy
-    ADDRESS#<address>    #ADDRESS                  which brand a recipient address belongs to
-    DOMAIN#<domain>      #DOMAIN                   which brand receives mail at a domain (an unknown local part)
-    VIN#<brand>#<vin>    #VEHICLE                  a known vehicle; PLATE#<brand>#<plate> -> its VIN
-    CUSTOMER#<b>#<h>     CASE#<at>#<no>            cases of one customer / vehicle (repeat detection);
-                                                   PHONE#<b>#<h> the same by phone number
-    RATE#<key>           #<minute>                 requests in one minute (link pages); expires by TTL
-    HELD#<brand>         <held-id>                 a mail intake ignored or quarantined (held | released)
-    CASE#<no>            ATT#<object key>          an attachment of a mail on the case, stored in S3
-    CORRECTIONS#<b>#<m>  <field>                   classification corrections by staff in a month (and reviews)
-    CORRECTED#<b>        <yyyymm>#<no>             a case whose classification staff corrected or confirmed (the export)
-    CASE#<no>            #REVIEW                   the case's entry in the review queue (review.py), with the case
-                                                   version that wrote it; listed in index by_brand under
-                                                   REVIEW#<b> while the case waits (sparse: keys removed after)
-    ACCOUNTABILITY#<b>   open#<due>#<no>           an open accountability task after closure; done#<due>#<no> once
-                                                   done (the overdue list reads open ones only); listed per
-                                                   dealer and region in the indexes (ACCT#<b>#D#<d>, ACCT#<b>#R#<r>)
-    CASE#<no>            #ACCOUNTABILITY           -> the sort key of the case's accountability entry
-    LIBRARY#<brand>      <cat>#<root>#<closed>#<no>  a closed case, anonymised, in the case library
-    CASE#<no>            #LIBRARY                  -> the sort key of the case's library entry
-    INBOX#<yyyy-mm-dd>   <ses-id>                  a received mail listed under its day (the reconciler's list)
-    OUTBOX#pending       <at>#<hash>               an outgoing mail the mail service refused: re-sent by the reconciler
-    AGG#<b>#<yyyy-mm>    S#<scope>                 KPI counts of a month for the brand, a region or a dealer
-                                                   (a dealer's summary; D#<scope> its detail); O#<r>#<d>#<no>
-                                                   its opinions, M#<scope> its mailed reports
-    MEMBERS#<b>#<yyyy-mm> <no>                     the cases that contribute to a month's KPIs (its rebuild)
-    OPEN#<brand>         <next due>#<no>           an open case's next deadline (reports: at risk of breach)
-                                                   (kpi_dynamodb.py has the details)
-Index ``by_dealer``: (BRAND#<b>#DEALER#<d>, <phase>#<received>#<no>) lists cases by dealer and phase;
-    (OPEN#<b>#D#<d>, <due>#<no>) a dealer's open cases, (ACCT#<b>#D#<d>, <state>#<due>#<no>) its
-    accountability measures.
-Index ``by_brand``: (BRAND#<b>, <received>#<no>) lists a brand's cases newest first; (OPEN#<b>#R#<r>, …)
-    and (ACCT#<b>#R#<r>, …) the same per region; (REVIEW#<b>, <received>#<no>) the review queue, oldest first.
+The table, its key layout and its indexes are in ``table.py``; the KPI methods of the store in
+``kpi_dynamodb.py``.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import threading
 import time
@@ -62,13 +16,12 @@ from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, get_args
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from aws_lambda_powertools import Logger
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from shared.adapters.aws import outgoing_mail, outgoing_mail_doc
-from shared.adapters.kpi_dynamodb import DynamoKpiTables, place_query, placed
+from shared.adapters.kpi_dynamodb import DynamoKpiTables
+from shared.adapters.table import Item, bound, digest, place_query, placed, repeat_lookup_keys, repeat_lookup_keys_for
 from shared.complaints.clock import iso, parse_iso
 from shared.complaints.errors import (
     CaseNotFoundError,
@@ -91,7 +44,6 @@ from shared.complaints.ports import (
 from shared.complaints.review import ReviewEntry, review_entry
 from shared.complaints.tenant import TRIAGE, Tenant, Vehicle
 from shared.complaints.views import Viewer
-from shared.runtime.settings import settings
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # Left after botocore's own retries (standard mode; pynamodb's ``max_retry_attempts``):
@@ -100,58 +52,6 @@ _TRANSIENT_CODES = frozenset({"ProvisionedThroughputExceededException", "Throttl
                               "InternalServerError", "ServiceUnavailable", "TransactionConflictException"})
 RECEIVED_KEPT = timedelta(days=35)  # a day's list of received mail, past any reconciler look-back
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.strip().lower().encode("utf-8")).hexdigest()[:32]
-
-
-class ByDealerIndex(GlobalSecondaryIndex["Item"]):
-    class Meta:
-        index_name = "by_dealer"
-        projection = AllProjection()
-
-    gsi1pk = UnicodeAttribute(hash_key=True)
-    gsi1sk = UnicodeAttribute(range_key=True)
-
-
-class ByBrandIndex(GlobalSecondaryIndex["Item"]):
-    class Meta:
-        index_name = "by_brand"
-        projection = AllProjection()
-
-    gsi2pk = UnicodeAttribute(hash_key=True)
-    gsi2sk = UnicodeAttribute(range_key=True)
-
-
-class Item(Model):
-    class Meta:
-        table_name = settings().table_name
-        region = settings().region
-        host = settings().dynamodb_endpoint
-        billing_mode = "PAY_PER_REQUEST"
-        # Throttles and 5xx are retried by botocore (standard mode: exponential backoff with
-        # full jitter) this many times before they surface as ``TransientError``.
-        max_retry_attempts = 3
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    doc = UnicodeAttribute(null=True)  # the entity as JSON (the domain model's own dump)
-    version = NumberAttribute(null=True)
-    status = UnicodeAttribute(null=True)
-    token = UnicodeAttribute(null=True)
-    ref = UnicodeAttribute(null=True)  # a case number or other pointer
-    counter = NumberAttribute(null=True)
-    used_at = UnicodeAttribute(null=True)
-    expires_at = NumberAttribute(null=True)  # epoch seconds; the table's TTL attribute
-    kpi_version = NumberAttribute(null=True)  # a case item: its KPI facts are in the aggregates (kpi_dynamodb.py)
-    gsi1pk = UnicodeAttribute(null=True)
-    gsi1sk = UnicodeAttribute(null=True)
-    gsi2pk = UnicodeAttribute(null=True)
-    gsi2sk = UnicodeAttribute(null=True)
-
-    by_dealer = ByDealerIndex()
-    by_brand = ByBrandIndex()
 
 
 def _failed_condition(exc: Exception) -> bool:
@@ -211,7 +111,15 @@ _REFERENCE = _ReferenceCache()
 
 @_transient_errors
 class DynamoCaseStore(DynamoKpiTables):
-    """``CaseStore`` on DynamoDB. Every state change is a conditional write."""
+    """``CaseStore`` on DynamoDB. Every state change is a conditional write.
+
+    ``shared/runtime/wiring.py`` makes it (``case_store``): the table bound from the settings, and the
+    handlers' logger for what the store reports but cannot raise (KPI aggregates left behind)."""
+
+    def __init__(self, logger: Logger) -> None:
+        if not bound():
+            raise ConfigurationError("the case table is not bound: shared.runtime.wiring.case_store makes the store")
+        self._logger = logger
 
     # ----- tenants and reference data -------------------------------------------------
     def put_tenant(self, tenant_doc: dict[str, Any], vehicles: list[Vehicle]) -> None:
@@ -295,7 +203,7 @@ class DynamoCaseStore(DynamoKpiTables):
         case = case.model_copy(update={"version": 1})
         kpi = self._kpi_prepare(case)  # KPI members first, aggregates after the case (kpi_dynamodb.py)
         received = iso(case.received_at)
-        for lookup in _repeat_lookup_keys(case):
+        for lookup in repeat_lookup_keys(case):
             Item(lookup, f"CASE#{received}#{case.case_no}", ref=case.case_no).save()
         try:
             self._kpi_put_case(self._case_item(case), Item.pk.does_not_exist())
@@ -369,7 +277,7 @@ class DynamoCaseStore(DynamoKpiTables):
     def recent_cases_of(self, brand_id: str, *, customer_email: str | None, vin: str | None,
                         since: datetime, phone: str | None = None) -> list[Case]:
         numbers: set[str] = set()
-        for key in _repeat_lookup_keys_for(brand_id, customer_email, vin, phone):
+        for key in repeat_lookup_keys_for(brand_id, customer_email, vin, phone):
             for i in Item.query(key, Item.sk >= f"CASE#{iso(since)}"):
                 if i.ref:
                     numbers.add(i.ref)
@@ -573,7 +481,7 @@ class DynamoCaseStore(DynamoKpiTables):
 
     def claim_message_id(self, brand_id: str, message_id: str, ses_message_id: str) -> str | None:
         """Remember a received Message-ID; returns the SES id that had it first, if another did."""
-        key = f"RFCMSG#{brand_id}#{_digest(message_id)}"
+        key = f"RFCMSG#{brand_id}#{digest(message_id)}"
         try:
             Item(key, "#RFCMSG", ref=ses_message_id).save(condition=Item.pk.does_not_exist())
             return None
@@ -747,23 +655,6 @@ def _accountability_task(doc: str | None) -> AccountabilityTask:
 
 def _norm_plate(plate: str) -> str:
     return "".join(plate.split()).upper()
-
-
-def _repeat_lookup_keys_for(brand_id: str, customer_email: str | None, vin: str | None,
-                            phone: str | None = None) -> list[str]:
-    keys = []
-    if customer_email:
-        keys.append(f"CUSTOMER#{brand_id}#{_digest(customer_email)}")
-    if vin:
-        keys.append(f"VEHICLECASES#{brand_id}#{vin.upper()}")
-    if phone:
-        keys.append(f"PHONE#{brand_id}#{_digest(phone)}")
-    return keys
-
-
-def _repeat_lookup_keys(case: Case) -> list[str]:
-    return _repeat_lookup_keys_for(case.brand, case.customer.email, case.vehicle.vin if case.vehicle else None,
-                                   case.customer.phone)
 
 
 def _inbound_record(ses_message_id: str, item: Item) -> InboundRecord:

@@ -1,6 +1,6 @@
 """The KPI tables on DynamoDB (``shared/complaints/kpis.py``), mixed into ``DynamoCaseStore``.
 
-Key layout (pk / sk), in the one table whose schema ``dynamodb.py`` documents:
+Key layout (pk / sk), in the one table whose schema ``table.py`` documents:
     AGG#<brand>#<YYYY-MM>   S#<scope>                  the month's counts for one scope (a dealer's: their
                                                        summary part, kpis.part_of): one number attribute per
                                                        metric, changed only by ADD
@@ -33,32 +33,24 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from aws_lambda_powertools import Logger
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.operand import Path
 
+from shared.adapters.table import Item, place_query, placed, repeat_lookup_keys
 from shared.complaints import kpis
 from shared.complaints.clock import iso
 from shared.complaints.kpis import CaseFacts, Counts, KpiChanges, OpenEntry, OpinionEntry, Part
 from shared.complaints.models import Case
 from shared.complaints.tenant import Tenant
-from shared.runtime.observability import logger
-
-if TYPE_CHECKING:
-    from shared.adapters.dynamodb import Item
 
 _KEYS = ("pk", "sk")
 _DOCS_KEPT = 512  # documents read by get_case, by (case_no, version): enough for the invocations in flight
 _TENANT_TTL_S = 300.0
 _PART_KEYS: dict[Part, str] = {"summary": "S#", "detail": "D#"}  # sort key prefixes of the two parts of the counts
 _ADDS = 25  # ADD clauses per UpdateItem (moto parses long expressions in time that grows faster than their length)
-
-
-def _item() -> type[Item]:
-    from shared.adapters.dynamodb import Item  # dynamodb.py mixes this module in: imported when first used
-
-    return Item
 
 
 def _agg(brand: str, month: str) -> str:
@@ -77,37 +69,8 @@ def _members(brand: str, month: str) -> str:
     return f"MEMBERS#{brand}#{month}"
 
 
-def place_keys(kind: str, brand: str, region: str | None, dealer: str | None, sk: str) -> dict[str, str]:
-    """The index keys that list a brand-wide entry (open case, accountability task) per dealer (index
-    ``by_dealer``) and per region (``by_brand``), sorted as in the brand's partition: a dealer's or a
-    region's report reads its own entries, not the brand's."""
-    keys: dict[str, str] = {}
-    if dealer:
-        keys |= {"gsi1pk": f"{kind}#{brand}#D#{dealer}", "gsi1sk": sk}
-    if region:
-        keys |= {"gsi2pk": f"{kind}#{brand}#R#{region}", "gsi2sk": sk}
-    return keys
-
-
-def place_query(kind: str, brand: str, scope: str) -> tuple[str | None, str, str]:
-    """(index, partition key, sort key attribute) that list the entries of ``kind`` of a scope."""
-    region, dealer = kpis.scope_place(scope)
-    if dealer:
-        return "by_dealer", f"{kind}#{brand}#D#{dealer}", "gsi1sk"
-    if region:
-        return "by_brand", f"{kind}#{brand}#R#{region}", "gsi2sk"
-    return None, "", "sk"
-
-
-def placed(item: Item, kind: str, brand: str, region: str | None, dealer: str | None) -> Item:
-    """``item`` with the index keys of ``place_keys`` (sorted by its own sort key)."""
-    for name, value in place_keys(kind, brand, region, dealer, item.sk).items():
-        setattr(item, name, value)
-    return item
-
-
 def _open_item(brand: str, e: OpenEntry) -> Item:
-    return placed(_item()(_open(brand), e.key, doc=kpis.open_json(e)), "OPEN", brand, e.region, e.dealer)
+    return placed(Item(_open(brand), e.key, doc=kpis.open_json(e)), "OPEN", brand, e.region, e.dealer)
 
 
 @dataclass(frozen=True)
@@ -122,6 +85,8 @@ class Prepared:
 class DynamoKpiTables:
     """The ``CaseStore`` KPI methods; ``DynamoCaseStore`` calls ``_kpi_prepare`` / ``_kpi_put_case`` /
     ``_kpi_finish`` around every case write and ``_kpi_seen`` on every case read."""
+
+    _logger: Logger  # provided by DynamoCaseStore (the handlers' logger, given by the wiring)
 
     # provided by DynamoCaseStore
     def get_tenant(self, brand_id: str) -> Tenant:
@@ -176,7 +141,7 @@ class DynamoKpiTables:
         """The conditional put of a case item; returns the item it replaced (raw), if any."""
         item.kpi_version = kpis.KPI_VERSION
         args, kwargs = item._get_save_args(condition=condition)  # what Model.save sends, plus ALL_OLD
-        data = _item()._get_connection().put_item(*args, **{**kwargs, "return_values": "ALL_OLD"})
+        data = Item._get_connection().put_item(*args, **{**kwargs, "return_values": "ALL_OLD"})
         self._kpi_seen((item.pk or "").removeprefix("CASE#"), int(item.version or 0), item.doc or "{}", item.kpi_version)
         old: dict[str, Any] | None = (data or {}).get("Attributes")
         return old
@@ -196,27 +161,25 @@ class DynamoKpiTables:
         except Exception:
             # The case is written: a retry writes the same document again, a delta of nothing. Say
             # which months need ``rebuild_month`` (the alarm on errors in the logs sees it too).
-            logger.exception("KPI aggregates not updated: rebuild these months",
-                             extra={"case_no": prepared.new.case_no, "brand": brand,
-                                    "months": sorted({month for month, _ in changed.deltas})})
+            self._logger.exception("KPI aggregates not updated: rebuild these months",
+                                   extra={"case_no": prepared.new.case_no, "brand": brand,
+                                          "months": sorted({month for month, _ in changed.deltas})})
             raise
 
     # ----- the CaseStore methods ---------------------------------------------------------------------
     def kpi_record_members(self, changes: KpiChanges) -> None:
-        item = _item()
         for month in changes.members:
-            item(_members(changes.brand, month), changes.case_no).save()
+            Item(_members(changes.brand, month), changes.case_no).save()
 
     def kpi_apply(self, changes: KpiChanges) -> None:
-        item = _item()
         for (month, scope), delta in sorted(changes.deltas.items()):
             self.kpi_adjust(changes.brand, month, scope, delta)
         for o in changes.delete_opinions:
-            item(_agg(changes.brand, o.month), f"O#{o.key}").delete()
+            Item(_agg(changes.brand, o.month), f"O#{o.key}").delete()
         for o in changes.put_opinions:
-            item(_agg(changes.brand, o.month), f"O#{o.key}", doc=kpis.opinion_json(o)).save()
+            Item(_agg(changes.brand, o.month), f"O#{o.key}", doc=kpis.opinion_json(o)).save()
         for e in changes.delete_open:
-            item(_open(changes.brand), e.key).delete()
+            Item(_open(changes.brand), e.key).delete()
         for e in changes.put_open:
             _open_item(changes.brand, e).save()
         self._kpi_add_risk(changes.brand, changes.risk)
@@ -231,7 +194,7 @@ class DynamoKpiTables:
         for month, values in sorted(by_month.items()):
             actions = [Path([name]).add({"N": str(value)}) for name, value in sorted(values.items())]
             for start in range(0, len(actions), _ADDS):
-                _item()._get_connection().update_item(_risk(brand), range_key=month, actions=actions[start:start + _ADDS])
+                Item._get_connection().update_item(_risk(brand), range_key=month, actions=actions[start:start + _ADDS])
 
     def kpi_adjust(self, brand_id: str, month: str, scope: str, delta: Counts) -> None:
         """ADD each metric to the item of its part (the item and its attributes appear on first use), at
@@ -241,8 +204,8 @@ class DynamoKpiTables:
             actions = [Path([metric]).add({"N": str(value)}) for metric, value in sorted(delta.items())
                        if value != 0 and kpis.part_of(metric, scope) == part]
             for start in range(0, len(actions), _ADDS):
-                _item()._get_connection().update_item(_agg(brand_id, month), range_key=f"{_PART_KEYS[part]}{scope}",
-                                                      actions=actions[start:start + _ADDS])
+                Item._get_connection().update_item(_agg(brand_id, month), range_key=f"{_PART_KEYS[part]}{scope}",
+                                                   actions=actions[start:start + _ADDS])
 
     def kpi_counts(self, brand_id: str, month: str, prefix: str = "", part: Part = "summary") -> dict[str, Counts]:
         found: dict[str, Counts] = {}
@@ -264,12 +227,12 @@ class DynamoKpiTables:
     def kpi_open(self, brand_id: str, due_before: datetime | None = None,
                  limit: int | None = None, scope: str = kpis.BRAND) -> list[OpenEntry]:
         index, pk, sort = place_query("OPEN", brand_id, scope)
-        condition = getattr(_item(), sort) < iso(due_before) if due_before is not None else None
+        condition = getattr(Item, sort) < iso(due_before) if due_before is not None else None
         return [kpis.open_from_json(str(raw["doc"]["S"]))
                 for raw in self._kpi_query(pk or _open(brand_id), condition=condition, limit=limit, index=index)]
 
     def kpi_risk_buckets(self, brand_id: str, upto: str | None = None) -> dict[tuple[str, str], Counts]:
-        condition = _item().sk <= upto if upto is not None else None
+        condition = Item.sk <= upto if upto is not None else None
         found: dict[tuple[str, str], Counts] = defaultdict(dict)
         for raw in self._kpi_query(_risk(brand_id), condition=condition):
             month = str(raw["sk"]["S"])
@@ -286,10 +249,9 @@ class DynamoKpiTables:
         bucket's cases closed), so that the report's Query of the buckets reads what is still open, not
         every scope that was ever at risk. Each REMOVE is conditional on the counts still being 0: a
         concurrent ADD keeps its attribute (that batch is left for the next run). Returns the number removed."""
-        item = _item()
-        connection = item._get_connection()
+        connection = Item._get_connection()
         removed = 0
-        for raw in self._kpi_query(_risk(brand_id), condition=item.sk < before):
+        for raw in self._kpi_query(_risk(brand_id), condition=Item.sk < before):
             zeros = sorted(name for name, value in raw.items()
                            if name not in _KEYS and "N" in value and Decimal(str(value["N"])) == 0)
             for start in range(0, len(zeros), _ADDS):
@@ -315,20 +277,18 @@ class DynamoKpiTables:
         return [str(raw["sk"]["S"]) for raw in self._kpi_query(_members(brand_id, month))]
 
     def report_mailed(self, brand_id: str, month: str, scope: str) -> bool:
-        item = _item()
         try:
-            item.get(_agg(brand_id, month), f"M#{scope}", consistent_read=True)
-        except item.DoesNotExist:
+            Item.get(_agg(brand_id, month), f"M#{scope}", consistent_read=True)
+        except Item.DoesNotExist:
             return False
         return True
 
     def mark_report_mailed(self, brand_id: str, month: str, scope: str, at: datetime) -> None:
-        _item()(_agg(brand_id, month), f"M#{scope}", ref=iso(at)).save()
+        Item(_agg(brand_id, month), f"M#{scope}", ref=iso(at)).save()
 
     def cases_received(self, brand_id: str, start: datetime, end: datetime) -> Iterator[Case]:
         """The brand's cases received in [start, end), through the by_brand index (repairs and checks)."""
-        item = _item()
-        for found in item.by_brand.query(f"BRAND#{brand_id}", item.gsi2sk.between(iso(start), iso(end))):
+        for found in Item.by_brand.query(f"BRAND#{brand_id}", Item.gsi2sk.between(iso(start), iso(end))):
             if found.gsi2sk and found.gsi2sk >= iso(start) and found.gsi2sk < iso(end):
                 yield Case.model_validate_json(found.doc or "{}")
 
@@ -336,25 +296,22 @@ class DynamoKpiTables:
         """New cases (never written before: an import, a benchmark) with everything the KPIs keep, in
         batches: case items, repeat lookups, members and entries by BatchWriteItem, then one ADD per
         month and scope for all of them. No lifecycle is started. Returns the number of cases."""
-        from shared.adapters.dynamodb import _repeat_lookup_keys
-
-        item = _item()
         totals: dict[tuple[str, str, str], Counts] = defaultdict(lambda: defaultdict(Decimal))
         risk: dict[tuple[str, tuple[str, str]], Counts] = defaultdict(lambda: defaultdict(Decimal))
         count = 0
-        with item.batch_write() as batch:
+        with Item.batch_write() as batch:
             for case in cases:
                 case = case.model_copy(update={"version": 1})
                 changed = kpis.changes(case.brand, None, kpis.case_facts(case, self._kpi_tenant(case.brand)))
                 row = self._case_item(case)
                 row.kpi_version = kpis.KPI_VERSION
                 batch.save(row)
-                for lookup in _repeat_lookup_keys(case):
-                    batch.save(item(lookup, f"CASE#{iso(case.received_at)}#{case.case_no}", ref=case.case_no))
+                for lookup in repeat_lookup_keys(case):
+                    batch.save(Item(lookup, f"CASE#{iso(case.received_at)}#{case.case_no}", ref=case.case_no))
                 for month in changed.members:
-                    batch.save(item(_members(case.brand, month), case.case_no))
+                    batch.save(Item(_members(case.brand, month), case.case_no))
                 for o in changed.put_opinions:
-                    batch.save(item(_agg(case.brand, o.month), f"O#{o.key}", doc=kpis.opinion_json(o)))
+                    batch.save(Item(_agg(case.brand, o.month), f"O#{o.key}", doc=kpis.opinion_json(o)))
                 for e in changed.put_open:
                     batch.save(_open_item(case.brand, e))
                 for (month, scope), delta in changed.deltas.items():
@@ -381,10 +338,9 @@ class DynamoKpiTables:
                    limit: int | None = None, index: str | None = None) -> Iterator[dict[str, Any]]:
         """Raw items of one partition of the table or of an index (the aggregates' attributes are not
         in the model), page by page."""
-        item = _item()
         if sk_prefix is not None:
-            condition = item.sk.startswith(sk_prefix)
-        connection = item._get_connection()
+            condition = Item.sk.startswith(sk_prefix)
+        connection = Item._get_connection()
         start: dict[str, Any] | None = None
         returned = 0
         while True:

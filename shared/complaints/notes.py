@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .clock import Clock
 from .models import MailMessage, TimelineEvent
 
-if TYPE_CHECKING:  # ports imports views, which shows notes
-    from .ports import CaseStore
+
+class CaseRecords(Protocol):
+    """What ``promote`` needs of the ``CaseStore`` (ports.py imports views, which shows notes: this
+    module cannot import ports without a circle)."""
+
+    def messages(self, case_no: str) -> list[MailMessage]: ...
+
+    def events(self, case_no: str) -> list[TimelineEvent]: ...
+
+    def add_event(self, event: TimelineEvent) -> None: ...
 
 NOTE_KIND = "third_party_note"  # the message's kind, and the timeline event's type
 PROMOTED = "third_party_promoted"
@@ -37,7 +45,7 @@ def is_customers(message: MailMessage, promoted_notes: set[str]) -> bool:
     return message.kind != NOTE_KIND or note_id(message.message_id) in promoted_notes
 
 
-def promote(store: CaseStore, clock: Clock, case_no: str, note: str, by: str) -> MailMessage | None:
+def promote(store: CaseRecords, clock: Clock, case_no: str, note: str, by: str) -> MailMessage | None:
     """Staff take a note as the customer's mail; None if the case has no such note. A second
     promotion changes nothing."""
     found = next((m for m in store.messages(case_no) if m.kind == NOTE_KIND and note_id(m.message_id) == note), None)

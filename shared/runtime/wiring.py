@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.complaints.actions import LinkActions
 from shared.complaints.clock import Clock, SystemClock
@@ -18,8 +18,12 @@ from shared.complaints.outbound import ReliableMailer, RetryRules
 from shared.complaints.ports import BlobStore, CaseStore, Mailer, Workflow
 from shared.complaints.reconcile import Reconciler, ReconcileRules
 
+from .observability import logger
 from .sessions import CognitoSessions, StaffSessions
 from .settings import settings
+
+if TYPE_CHECKING:
+    from shared.adapters.dynamodb import DynamoCaseStore
 
 
 @dataclass
@@ -75,13 +79,29 @@ def services() -> Services:
     return _services
 
 
+def bind_table() -> None:
+    """Point the table model at this deployment's table (settings): the store, and the local runtime
+    creating the table, call it before the table is used; the adapter reads no settings itself."""
+    from shared.adapters import table
+
+    s = settings()
+    table.bind(s.table_name, s.region, s.dynamodb_endpoint)
+
+
+def case_store() -> DynamoCaseStore:
+    """The case store on this deployment's table, reporting through the handlers' logger."""
+    from shared.adapters.dynamodb import DynamoCaseStore
+
+    bind_table()
+    return DynamoCaseStore(logger)
+
+
 def _build() -> Services:
     from shared.adapters.aws import S3BlobStore, SesMailer, StepFunctionsWorkflow
-    from shared.adapters.dynamodb import DynamoCaseStore
 
     s = settings()
     clock: Clock = _overrides.get("clock") or SystemClock()
-    store: CaseStore = _overrides.get("store") or DynamoCaseStore()
+    store: CaseStore = _overrides.get("store") or case_store()
     blobs: BlobStore = _overrides.get("blobs") or S3BlobStore(s.raw_bucket, s.region)
     mailer: Mailer = _overrides.get("mailer") or SesMailer(s.region)
     workflow: Workflow = _overrides.get("workflow") or StepFunctionsWorkflow(s.state_machine_arn, s.region)

@@ -31,7 +31,7 @@ from infra.constructs.staff import StaffDirectory
 from infra.stack import INTAKE, LIFECYCLE, ComplaintsStack
 from tests.infra.support import Synth, acknowledgements, allowed_actions, as_list, statements_of
 
-Item: Any = case_model()  # shared.adapters.dynamodb.Item, imported without runtime settings
+Item: Any = case_model()  # shared.adapters.table.Item, which reads no settings
 
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 TASK_RESPONSES = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}

@@ -19,7 +19,6 @@ import pytest
 from infra.local.http import api_event, recipients_of
 from infra.local.runtime import LocalRuntime
 from infra.local.tokens import LocalSessions
-from shared.adapters.dynamodb import DynamoCaseStore
 from shared.complaints.models import Case, Investigation
 from shared.complaints.views import Viewer
 from shared.runtime import wiring
@@ -101,7 +100,7 @@ def register(runtime: LocalRuntime, name: str) -> str:
 @pytest.fixture
 def runtime(manual_runtime: LocalRuntime) -> Iterator[LocalRuntime]:
     wiring.configure(staff_sessions=LocalSessions(SECRET))
-    DynamoCaseStore().put_tenant(other_brand_doc(), [])
+    wiring.case_store().put_tenant(other_brand_doc(), [])
     yield manual_runtime
 
 
@@ -231,7 +230,7 @@ def test_another_tenants_case_cannot_be_read_by_number_filter_export_library_or_
 def test_the_store_reads_only_the_viewers_partitions_on_dynamodb(runtime: LocalRuntime) -> None:
     sh, bj = register(runtime, "p01_brake_failure_sh001.eml"), register(runtime, "p02_wait_time_bj002_gb2312.eml")
     bor = other_brand_case(sh)
-    store = DynamoCaseStore()
+    store = wiring.case_store()
     tenant = store.get_tenant("aurora")
 
     def of(email: str, brand: str = "aurora") -> Viewer:
@@ -301,7 +300,7 @@ def test_console_actions_need_the_forms_token_and_record_like_the_api(runtime: L
 def test_the_library_on_dynamodb_moves_with_the_case_and_is_searchable(runtime: LocalRuntime) -> None:
     sh = register(runtime, "p01_brake_failure_sh001.eml")
     close_with_investigation(sh, root_cause="product")
-    store = DynamoCaseStore()
+    store = wiring.case_store()
     [entry] = store.library_entries("aurora", root_cause="product")
     assert "刘伟" not in entry.model_dump_json().replace(sh, "") and "13800138001" not in entry.findings
     assert "真空管脱落" in entry.findings and "LAUR0A1B2C3000001" not in entry.description

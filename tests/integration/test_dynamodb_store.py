@@ -12,13 +12,14 @@ from shared.adapters.dynamodb import DynamoCaseStore
 from shared.complaints.errors import ConflictError, LinkGoneError, TaskNotOpenError
 from shared.complaints.models import Case, Classification, Customer, HumanTask, Link
 from shared.complaints.tenant import TRIAGE
+from shared.runtime import wiring
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def store(manual_runtime: LocalRuntime) -> DynamoCaseStore:
-    return DynamoCaseStore()  # tests/conftest.py makes any Scan fail
+    return wiring.case_store()  # tests/conftest.py makes any Scan fail
 
 
 def a_case(no: str, dealer: str | None = "SH001", email: str = "a@mail.example") -> Case:

@@ -137,7 +137,7 @@ def test_a_failed_persona_click_does_not_freeze_the_warp_clock(warp_runtime: Loc
 def test_a_table_query_reads_its_partition_and_finds_what_a_walk_finds(manual_runtime: LocalRuntime) -> None:
     from moto.dynamodb.models.table import Table
 
-    from shared.adapters.dynamodb import Item
+    from shared.adapters.table import Item
 
     for pk in ("CASE#A", "CASE#B"):
         for n in range(5):

@@ -24,6 +24,7 @@ from infra.local.settings import LocalSettings
 from shared.adapters.dynamodb import DynamoCaseStore
 from shared.complaints import kpis
 from shared.complaints.reports import Period, Scope, build_report, render_json
+from shared.runtime import wiring
 from tests.kpi_lifecycles import Driver, world_on
 
 START = datetime(2026, 9, 20, 1, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def runtime() -> Iterator[LocalRuntime]:
 @pytest.fixture(scope="module")
 def mixed(runtime: LocalRuntime) -> DynamoCaseStore:
     """Cases through every path of the mix, on the DynamoDB store (the lifecycle's own clock)."""
-    store = DynamoCaseStore()
+    store = wiring.case_store()
     Driver(world_on(store, START), seed=13).mix(16, START, 60)
     return store
 

@@ -18,9 +18,9 @@ from infra.local.http import LocalHttpServer, api_event
 from infra.local.runtime import LocalRuntime
 from infra.local.settings import LocalSettings
 from infra.local.tokens import LocalSessions
-from shared.adapters.dynamodb import DynamoCaseStore
 from shared.complaints.lifecycle import Ctx
 from shared.complaints.models import Evidence
+from shared.runtime import wiring
 from shared.runtime.wiring import services
 from tests.integration.test_console import CR, CS_SH001, GM_SH001, Browser, api, register, runtime  # noqa: F401
 
@@ -166,7 +166,7 @@ def test_a_correction_made_in_the_console_comes_out_of_the_export(http: LocalHtt
 def test_an_older_version_never_puts_back_an_entry_a_newer_one_removed(runtime: LocalRuntime,  # noqa: F811
                                                                         queued: tuple[str, str]) -> None:
     safety, _ = queued
-    store = DynamoCaseStore()
+    store = wiring.case_store()
     waiting = store.get_case(safety)  # as a slow writer read it: still waiting for review
     assert post_api(runtime, f"/api/cases/{safety}/safety-review", CR, {"decision": "confirm"})[0] == 200
     assert safety not in [e.case_no for e in store.review_queue("aurora")]

@@ -10,7 +10,7 @@ import pytest
 from infra.local.http import LocalHttpServer
 from infra.local.runtime import LocalRuntime
 from infra.local.settings import LocalSettings
-from shared.adapters.dynamodb import DynamoCaseStore
+from shared.runtime import wiring
 from tests.security.support import Api
 from tests.unit.test_staff_views import other_brand_doc
 
@@ -26,5 +26,5 @@ def api(manual_runtime: LocalRuntime) -> Iterator[Api]:
 
 @pytest.fixture
 def two_brands(api: Api) -> Api:
-    DynamoCaseStore().put_tenant(other_brand_doc(), [])
+    wiring.case_store().put_tenant(other_brand_doc(), [])
     return api
