@@ -240,7 +240,17 @@ def _seven_bit(data: bytes, label: str | None) -> str:
         except UnicodeDecodeError:
             if declared.startswith("iso2022_jp"):
                 return _jis_as_cp932(data)
+    elif _JIS_SHIFT.search(data):
+        # Unlabelled or labelled ASCII yet shifting into JIS X 0208 (Outlook's "text/plain;",
+        # Zammad's mail116): no ASCII text has ESC $ B, so it is ISO-2022-JP.
+        try:
+            return data.decode("iso2022_jp")
+        except UnicodeDecodeError:
+            return _jis_as_cp932(data)
     return data.decode("ascii")
+
+
+_JIS_SHIFT = re.compile(rb"\x1b\$[@B]")
 
 
 _JIS_RUN = re.compile(rb"\x1b\$[@B]([^\x1b]*)")

@@ -75,6 +75,15 @@ def test_iso_2022_jp_with_windows_circled_digits_is_read_and_an_open_run_ends_at
     assert [line.strip() for line in parsed.text.splitlines()] == ["①１都３県の鯵と、", "Termin"]
 
 
+@pytest.mark.parametrize("content_type", ["Content-Type: text/plain;", "Content-Type: text/plain; charset=us-ascii"])
+def test_iso_2022_jp_without_its_label_is_still_japanese(content_type: str) -> None:
+    """Zammad's mail116: Outlook wrote ``text/plain;`` with no charset over an ISO-2022-JP body,
+    which read as ASCII showed its escape text ($B$3$l$O...)."""
+    parsed = parse("From: info@shop.example", "Subject: x", content_type,
+                   body="これはテストです。\r\n".encode("iso2022_jp") + "田中".encode("iso2022_jp"))
+    assert parsed.text.splitlines() == ["これはテストです。", "田中"]
+
+
 def test_an_ascii_body_under_an_unknown_label_stays_ascii() -> None:
     parsed = parse("From: kai@mail.example", "Subject: x", "Content-Type: text/plain; charset=x-unknown", body=b"Bremsen $B")
     assert parsed.text.strip() == "Bremsen $B"
