@@ -19,10 +19,9 @@ import re._parser as _sre_parser  # the standard library's own pattern parser, t
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 
-from .models import Category, Evidence, Language, Severity
+from .models import Category, Evidence, Severity
 from .rulebook import CATEGORIES, HazardRules, Rulebook, Weights, rulebook
 
 MAX_CHARS = 64 * 1024  # only the first 64 KB of text is classified (the raw mail is kept whole)
@@ -783,38 +782,3 @@ def own_words(text: str) -> str:
         if not line.lstrip().startswith(">"):
             lines.append(line)
     return "\n".join(lines)
-
-
-
-# --- language -------------------------------------------------------------------------
-
-def detect_language(text: str) -> Language:
-    """zh, zh-Hant or en. Chinese when Chinese characters outweigh Latin words; Traditional
-    when more characters are specific to Traditional than to Simplified script (in Big5
-    but not GB2312, and the reverse)."""
-    han = [ch for ch in own_words(text) if _CJK.match(ch)]
-    latin_words = len(re.findall(r"[A-Za-z]{2,}", text))
-    if not han or 2 * len(han) < latin_words:
-        return "en"
-    traditional = sum(1 for ch in han if _script(ch) == "traditional")
-    simplified = sum(1 for ch in han if _script(ch) == "simplified")
-    return "zh-Hant" if traditional > simplified else "zh"
-
-
-@lru_cache(maxsize=8192)
-def _script(char: str) -> str | None:
-    in_gb = _encodes(char, "gb2312")
-    in_big5 = _encodes(char, "big5")
-    if in_gb and not in_big5:
-        return "simplified"
-    if in_big5 and not in_gb:
-        return "traditional"
-    return None
-
-
-def _encodes(char: str, codec: str) -> bool:
-    try:
-        char.encode(codec)
-    except UnicodeEncodeError:
-        return False
-    return True

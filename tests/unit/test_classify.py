@@ -8,13 +8,8 @@ from collections import Counter
 
 import pytest
 
-from shared.complaints.classify import (
-    TRADITIONAL_TO_SIMPLIFIED,
-    _encodes,
-    classify,
-    detect_language,
-    fold,
-)
+from shared.complaints.classify import TRADITIONAL_TO_SIMPLIFIED, classify, fold
+from shared.complaints.language import _encodes, detect_language
 from shared.complaints.rulebook import rulebook
 from tests.unit.test_mail_parsing import Sample, labelled_samples
 
