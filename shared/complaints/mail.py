@@ -559,6 +559,9 @@ def _clean_text(text: str) -> str:
 class _Content:
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    # HTML parts that stand beside the plain text in a multipart/mixed (no alternative between
+    # them): they may say something the plain part does not, as a mature parser joins them.
+    html_beside: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     originals: list[Message] = field(default_factory=list)  # message/rfc822 parts
     delivery_report: bool = False
@@ -590,7 +593,10 @@ def _walk(part: Message, content: _Content, warnings: list[str], *, top: bool, i
                 _walk_alternatives(children, content, warnings, report, depth)
             else:
                 for child in children:
+                    before = len(content.html)
                     _walk(child, content, warnings, top=False, in_report=report, depth=depth + 1)
+                    if ctype == "multipart/mixed" and _content_type(child) == "text/html" and len(content.html) > before:
+                        content.html_beside.append(content.html[-1])
             return
     disposition = _raw_header(part, "content-disposition")
     filename = _param(disposition, "filename", warnings) or _param(_raw_header(part, "content-type"), "name", warnings)
@@ -854,6 +860,25 @@ class _Read:
     originals: list[_Read]
 
 
+def _grams(text: str) -> set[str]:
+    flat = "".join(text.split()).lower()
+    return {flat[i : i + 3] for i in range(max(0, len(flat) - 2))}
+
+
+def _saying_more(plain: list[str], beside: list[str]) -> list[str]:
+    """The texts of HTML parts beside the plain text that are not the same text again (a
+    mailer that sends both versions without an alternative): fewer than 80 % of their
+    three-character runs already in the plain text."""
+    seen = _grams("\n".join(plain))
+    more = []
+    for text in beside:
+        grams = _grams(text)
+        if grams and len(grams & seen) < 0.8 * len(grams):
+            more.append(text)
+            seen |= grams
+    return more
+
+
 def _read(msg: Message, warnings: list[str], depth: int = 0) -> _Read:
     """One message: its headers decoded, its best text, and attached originals read too;
     their text is appended to the body, as an inline forward would show it."""
@@ -863,7 +888,10 @@ def _read(msg: Message, warnings: list[str], depth: int = 0) -> _Read:
     sender, sender_header = _sender_of(msg, warnings)
     content = _Content()
     _walk(msg, content, warnings, top=True, in_report=False, depth=depth)
-    plain = _clean_text("\n\n".join(t for t in content.plain if t.strip()))
+    plain_parts = [t for t in content.plain if t.strip()]
+    if plain_parts:
+        plain_parts += _saying_more(plain_parts, [_html_text(markup) for markup in content.html_beside])
+    plain = _clean_text("\n\n".join(plain_parts))
     markup = "\n".join(content.html) or None
     text = plain or (_html_text(markup) if markup else "")
     own_text = _clean_text(text)

@@ -265,3 +265,25 @@ def test_a_quoted_mailbox_is_masked_like_any_other() -> None:
     """Intake now takes such senders as customers: the masks must know them too."""
     from shared.complaints.masking import mask_text
     assert mask_text('Antwort an "li na"@mail.example und kai@mail.example') == "Antwort an l***@mail.example und k***@mail.example"
+
+
+def _mixed(plain: str, html: str) -> bytes:
+    return (
+        "From: Kim <kim@mail.example>\r\nTo: complaints@aurora-motors.example\r\nSubject: two parts\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{plain}\r\n"
+        f"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b--\r\n"
+    ).encode()
+
+
+def test_an_html_part_beside_the_plain_one_in_a_mixed_mail_is_read_too() -> None:
+    """A mixed mail whose HTML part says more than its plain part: both are the body."""
+    mail = parse_mail(_mixed("The first part, in plain text.",
+                             "<p>The second part: the brakes grabbed on the ring road.</p>"), received_at=NOW)
+    assert "first part" in mail.text and "brakes grabbed on the ring road" in mail.text
+
+
+def test_an_html_part_that_repeats_the_plain_one_is_not_read_twice() -> None:
+    text = "我的车刹车有异响，去了三次4S店都没有修好，希望尽快处理。"
+    mail = parse_mail(_mixed(text, f"<div>{text}</div>"), received_at=NOW)
+    assert mail.text.count("刹车有异响") == 1
