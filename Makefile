@@ -21,6 +21,9 @@ lock:
 	test -x $(VENV)-lock/bin/pip-compile || { python3 -m venv $(VENV)-lock && $(VENV)-lock/bin/pip install -q pip-tools==7.7.0; }
 	$(VENV)-lock/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
 		--no-emit-index-url --extra local --extra infra --extra dev -o $(LOCK) pyproject.toml
+	# The Lambda package's own: the runtime dependencies only (infra/constructs/bundling.py installs it).
+	$(VENV)-lock/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+		--no-emit-index-url -o requirements-lambda.txt pyproject.toml
 
 # Debian's Chromium (and CJK fonts, for readable screenshots) for the browser tests.
 browser:
@@ -41,8 +44,12 @@ typecheck: install
 imports: install
 	$(VENV)/bin/lint-imports --no-cache
 
+# The suite on every core (pytest-xdist), a test file per worker at a time: a file's module fixtures are
+# built once, and every server binds a port the system gives (no two workers race for one).
+XDIST := -n auto --dist loadfile
+
 test: install browser lint typecheck
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(XDIST)
 
 # One tier of the suite: tests/<tier>/, each test marked with its tier (`pytest -m "not e2e"` works too).
 TIERS := unit integration workflow security infra e2e
@@ -63,7 +70,7 @@ test-repeat: install browser lint typecheck
 	@before="$$(git status --porcelain 2>/dev/null)"; failed=0; \
 	for run in $$(seq 1 $(N)); do \
 		echo "== test-repeat: run $$run of $(N)"; \
-		$(VENV)/bin/pytest -q || failed=$$((failed + 1)); \
+		$(VENV)/bin/pytest -q $(XDIST) || failed=$$((failed + 1)); \
 		if [ "$$(git status --porcelain 2>/dev/null)" != "$$before" ]; then \
 			echo "== test-repeat: run $$run changed the work tree:"; git status --short; failed=$$((failed + 1)); fi; \
 	done; \

@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import smtplib
-import socket
 import sys
 import threading
 import time
@@ -108,12 +107,6 @@ def soak_plan(rate: float, seed: int) -> FaultPlan:
         FaultRule("ses", "rejected", rate=rate),
     ]
     return FaultPlan(rules, seed)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _percentile(values: Sequence[float], p: float) -> float | None:
@@ -205,8 +198,8 @@ def run_intake_load(mails: int, senders: int, plan: FaultPlan | None = None,
 
     run = uuid.uuid4().hex[:6]
     runtime = LocalRuntime(LocalConfig(clock="manual", start=START)).start()
-    port = _free_port()
-    smtp = start_smtp(runtime, "127.0.0.1", port)
+    smtp = start_smtp(runtime, "127.0.0.1", 0)  # a port the system gives: no race with another run
+    port = int(smtp.port)
     try:
         region = runtime.region
         role = boto3.client("iam", region_name=region).create_role(

@@ -57,14 +57,21 @@ def cmd_run(settings: LocalSettings, args: argparse.Namespace) -> None:
 
     settings.token_secret = DataDir(settings.data_dir).create().secret("staff")
     started = time.monotonic()
-    runtime = LocalRuntime(LocalConfig(clock=args.clock or settings.clock, public_base_url=settings.base_url,
-                                       data_dir=settings.data_dir))
+    config = LocalConfig(clock=args.clock or settings.clock, data_dir=settings.data_dir)
+    runtime = LocalRuntime(config)
+    # Bound before the runtime starts: with COMPLAINTS_HTTP_PORT=0 the system picks the port, and the
+    # links in mail need it (the banner says which; tests start stacks side by side this way).
+    http = LocalHttpServer(runtime, settings)
+    settings.http_port = http.port
+    config.public_base_url = settings.base_url
     try:
         runtime.start()
     except DataDirInUseError as exc:
+        http.stop()
         sys.exit(f"{exc}. Stop it, or start this one with another COMPLAINTS_DATA_DIR.")
-    http = LocalHttpServer(runtime, settings).start()
+    http.start()
     smtp = start_smtp(runtime, settings.host, settings.smtp_port)
+    settings.smtp_port = int(smtp.port)
     print(banner(settings, runtime, time.monotonic() - started), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

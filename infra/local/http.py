@@ -79,16 +79,22 @@ class LocalHttpServer:
         self.server = ThreadingHTTPServer((settings.host, settings.http_port), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-http", daemon=True)
-        from shared.runtime import wiring
 
-        wiring.configure(staff_sessions=tokens.LocalSessions(settings.token_secret))  # the console's sign-in
+    @property
+    def port(self) -> int:
+        """The port it listens on: the one asked for, or the one the system gave for port 0."""
+        return int(self.server.server_address[1])
 
     def start(self) -> LocalHttpServer:
+        from shared.runtime import wiring
+
+        wiring.configure(staff_sessions=tokens.LocalSessions(self.settings.token_secret))  # the console's sign-in
         self.thread.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for serve_forever, which a server never started lacks
+            self.server.shutdown()
         self.server.server_close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

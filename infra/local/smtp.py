@@ -49,7 +49,18 @@ class IntakeHandler:
         return f"250 OK {result.get('disposition')} {result.get('case_no') or ''}".strip()
 
 
+class _Controller(Controller):
+    """aiosmtpd's controller, able to listen on port 0: the port the system gave is read from the
+    bound socket before the controller's first connection to itself (no pick-then-bind race)."""
+
+    def _trigger_server(self) -> None:
+        if self.port == 0 and isinstance(self.server, asyncio.Server):
+            self.port = int(self.server.sockets[0].getsockname()[1])
+        super()._trigger_server()
+
+
 def start_smtp(runtime: LocalRuntime, host: str, port: int) -> Controller:
-    controller = Controller(IntakeHandler(runtime), hostname=host, port=port, data_size_limit=MAX_MESSAGE)
+    """The SMTP server on ``port`` (0: one the system chooses; ``.port`` tells which)."""
+    controller = _Controller(IntakeHandler(runtime), hostname=host, port=port, data_size_limit=MAX_MESSAGE)
     controller.start()
     return controller

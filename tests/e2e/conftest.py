@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,12 +22,6 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -80,26 +73,28 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    http_port, smtp_port = _free_port(), _free_port()
     data_dir = tempfile.mkdtemp(prefix="complaints-e2e-")  # a fresh stack, and nothing left in the repository
-    env = {**os.environ, "COMPLAINTS_HTTP_PORT": str(http_port), "COMPLAINTS_SMTP_PORT": str(smtp_port),
+    # Port 0: the stack binds ports the system gives and its banner says which (no pick-then-bind race).
+    env = {**os.environ, "COMPLAINTS_HTTP_PORT": "0", "COMPLAINTS_SMTP_PORT": "0",
            "COMPLAINTS_CLOCK": "manual", "COMPLAINTS_DATA_DIR": data_dir}
     # Its output to a file: a pipe nobody reads fills up (64 KB of log lines) and stops the stack.
     output = tmp_path_factory.mktemp("stack") / "output.log"
     with output.open("w", encoding="utf-8") as out:
         proc = subprocess.Popen([sys.executable, "-m", "infra.local.cli", "run"], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
-    stack = Stack(f"http://127.0.0.1:{http_port}", smtp_port)
     try:
-        end = time.monotonic() + 60
-        while True:
-            try:
-                stack.request("GET", "/_local/clock")
+        end = time.monotonic() + 120
+        while True:  # the banner is printed once both servers listen
+            text = output.read_text("utf-8")
+            http = re.search(r"^  HTTP +(http://\S+)", text, re.M)
+            smtp = re.search(r"^  SMTP +\S+:(\d+)", text, re.M)
+            if http and smtp:
                 break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, output.read_text("utf-8")
-                assert time.monotonic() < end, "the stack did not start"
-                time.sleep(0.2)
+            assert proc.poll() is None, text
+            assert time.monotonic() < end, "the stack did not start:\n" + text
+            time.sleep(0.2)
+        stack = Stack(http.group(1), int(smtp.group(1)))
+        stack.request("GET", "/_local/clock")
         yield stack
     finally:
         proc.terminate()

@@ -57,16 +57,33 @@ def test_unpinned_requirements_are_refused(tmp_path: Path) -> None:
         bundling.runtime_requirements(pyproject)
 
 
-def test_bundle_is_our_packages_plus_linux_wheels_of_the_pins(tmp_path: Path) -> None:
+def test_the_lambda_lock_holds_every_pin_and_every_package_it_needs() -> None:
+    pins = bundling.check_lock()
+    # Every runtime dependency at the version the development lock has (one resolution, two files),
+    # and each with its hashes.
+    dev = bundling.locked(catalog.ROOT / "requirements.lock")
+    assert pins and all(dev.get(name) == version for name, version in pins.items()), pins
+    text = bundling.LAMBDA_LOCK.read_text("utf-8")
+    assert text.count("--hash=sha256:") >= len(pins)
+    assert {"botocore", "pydantic-core", "typing-extensions"} <= set(pins)  # transitive ones too
+
+
+def test_a_stale_lambda_lock_is_refused(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = ["boto3==1.0"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="make lock"):
+        bundling.check_lock(pyproject)
+
+
+def test_bundle_is_our_packages_plus_linux_wheels_of_the_lock(tmp_path: Path) -> None:
     pip = FakePip()
-    requirements = bundling.runtime_requirements()
     package = _package(bundling.lambda_code(with_dependencies=True, install=pip), tmp_path)
 
     (command,) = pip.commands
     assert command[command.index("--platform") + 1] == "manylinux2014_x86_64"
     assert command[command.index("--python-version") + 1] == "3.11"
-    assert "--only-binary=:all:" in command
-    assert command[-len(requirements):] == list(requirements)
+    assert {"--only-binary=:all:", "--require-hashes", "--no-deps"} <= set(command)
+    assert command[-2:] == ["-r", str(bundling.LAMBDA_LOCK)]
     # CDK gave the bundler its staging directory; what is staged there is what deploys.
     assert (package / "pydantic" / "__init__.py").is_file()
     assert not (package / "bin").exists()
@@ -87,11 +104,14 @@ def test_without_dependencies_pip_never_runs(tmp_path: Path) -> None:
     assert pip.commands == []
     assert (package / "functions" / "workflow" / "handler.py").is_file()
     assert not (package / "pydantic").exists()
-    assert bundling.asset_hash(()) != bundling.asset_hash(bundling.runtime_requirements())
+    assert bundling.asset_hash(None) != bundling.asset_hash(bundling.LAMBDA_LOCK)
 
 
-def test_the_package_changes_when_a_pin_does() -> None:
-    assert bundling.asset_hash(("pydantic==2.14.3",)) != bundling.asset_hash(("pydantic==2.14.4",))
+def test_the_package_changes_when_a_pin_does(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("pydantic==2.14.3 \\\n    --hash=sha256:00\n", encoding="utf-8")
+    b.write_text("pydantic==2.14.4 \\\n    --hash=sha256:00\n", encoding="utf-8")
+    assert bundling.asset_hash(a) != bundling.asset_hash(b)
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, True), (True, True), ("false", False), ("True", True)])

@@ -5,7 +5,6 @@ keeps failing is held for staff. All on the local runtime with injected faults."
 from __future__ import annotations
 
 import smtplib
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -146,10 +145,8 @@ def test_a_mail_that_keeps_failing_is_held_for_staff_with_its_raw_mail(manual_ru
 
 def test_smtp_retries_a_failed_intake_with_the_same_ses_message(manual_runtime: LocalRuntime) -> None:
     """As Lambda retries an SES event: the same message id, so the retry resumes the mail."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    smtp = start_smtp(manual_runtime, "127.0.0.1", port)
+    smtp = start_smtp(manual_runtime, "127.0.0.1", 0)  # a port of its own, race-free
+    port = smtp.port
     try:
         plan = faults.activate(FaultPlan([FaultRule("lambda", "timeout", function="intake_email", count=1),
                                           FaultRule("sfn", "throttle", function="intake_email", count=4)]))
