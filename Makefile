@@ -59,9 +59,9 @@ $(TIERS): install
 e2e: browser
 
 # The unit, integration and workflow tiers in a random order, a new one each time (its seed is printed
-# at the top; SEED=<n> replays it): a test that passes only after another one, or only alone, fails here.
+# at the top; SEED=<n> replays it; each worker runs its share in that order): a test that passes only after another one, or only alone, fails here.
 test-shuffled: install
-	$(VENV)/bin/pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED)) tests/unit tests/integration tests/workflow tests/security
+	$(VENV)/bin/pytest $(XDIST) -p randomly $(if $(SEED),--randomly-seed=$(SEED)) tests/unit tests/integration tests/workflow tests/security
 
 # N runs of the whole suite on this clone (each must leave `git status` as it found it), then a
 # shuffled one. A failure is a defect to fix at its cause (docs/decisions.md), never a retry.
